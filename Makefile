@@ -1,0 +1,31 @@
+# Two commands do all set-up on a fresh Debian machine:
+#   make run   -> installs what is missing, then runs `k8py server`
+#   make test  -> installs the same plus test needs, then runs the suite
+PYTHON ?= python3
+VENV   := .venv
+APT_RUN  := python3-venv
+APT_TEST := etcd-server
+ARGS ?=
+
+.PHONY: run test deps test-deps clean
+
+run: deps
+	$(VENV)/bin/k8py server $(ARGS)
+
+test: test-deps
+	$(VENV)/bin/python -m pytest -q -p no:cacheprovider $(ARGS)
+
+deps: $(VENV)/.stamp-deps
+
+test-deps: deps
+	@scripts/apt-ensure.sh $(APT_TEST)
+
+$(VENV)/.stamp-deps: requirements.lock pyproject.toml
+	@scripts/apt-ensure.sh $(APT_RUN)
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check --require-hashes -r requirements.lock
+	$(VENV)/bin/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $@
+
+clean:
+	rm -rf $(VENV)
