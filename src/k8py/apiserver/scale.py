@@ -1,0 +1,193 @@
+"""The subresources that are not the object itself: ``scale`` (an
+autoscaling/v1 Scale view of spec.replicas), ``pods/binding`` (the
+scheduler's assignment) and ``pods/eviction`` (a delete that respects
+PodDisruptionBudgets)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from ..api import labels
+from . import errors
+
+if TYPE_CHECKING:
+    from .handlers import ResourceHandlers, Target
+
+
+def to_scale(obj: dict[str, Any]) -> dict[str, Any]:
+    md = obj.get("metadata") or {}
+    spec = obj.get("spec") or {}
+    status = obj.get("status") or {}
+    sel = spec.get("selector")
+    if isinstance(sel, dict) and ("matchLabels" in sel or "matchExpressions" in sel):
+        selector = str(labels.from_label_selector(sel))
+    elif isinstance(sel, dict):  # ReplicationController: a plain map
+        selector = ",".join(f"{k}={v}" for k, v in sorted(sel.items()))
+    else:
+        selector = ""
+    st: dict[str, Any] = {"replicas": status.get("replicas", 0)}
+    if selector:
+        st["selector"] = selector
+    return {
+        "kind": "Scale", "apiVersion": "autoscaling/v1",
+        "metadata": {k: md[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+                     if k in md},
+        "spec": {"replicas": spec.get("replicas", 0)} if spec.get("replicas") is not None else {},
+        "status": st,
+    }
+
+
+async def handle(h: "ResourceHandlers", request: web.Request, t: "Target") -> web.Response:
+    m = request.method
+    r = t.r
+    if m == "GET":
+        obj = await h.ostore.get(r, t.ns, t.name)
+        return h.send(to_scale(obj), _acc(request))
+    if m not in ("PUT", "PATCH"):
+        raise errors.method_not_allowed()
+    opts = h.write_options(request)
+    body = await h.read_body(request) if m == "PUT" else None
+    ctype = request.headers.get("Content-Type", "")
+
+    def mutate(old: dict[str, Any]) -> dict[str, Any]:
+        cur = to_scale(old)
+        if m == "PUT":
+            new_scale = body
+            if not isinstance(new_scale, dict):
+                raise errors.bad_request("body must be a Scale object")
+        else:
+            from ..api import patch as _patch
+            try:
+                kind, p = _patch.parse_patch_body(ctype, request["raw_body"])
+                if kind == "json":
+                    new_scale = _patch.json_patch(cur, p)
+                else:
+                    new_scale = _patch.merge_patch(cur, p)
+            except _patch.PatchError as e:
+                raise errors.APIError(e.code, _reason(e.code), e.message) from None
+        rv = (new_scale.get("metadata") or {}).get("resourceVersion")
+        if rv and rv != old["metadata"]["resourceVersion"]:
+            raise errors.conflict(r.plural, r.group, t.name, errors.STALE)
+        replicas = (new_scale.get("spec") or {}).get("replicas", 0)
+        if not isinstance(replicas, int) or replicas < 0:
+            raise errors.invalid("Scale", "autoscaling", t.name,
+                                 f'Scale.autoscaling "{t.name}" is invalid: spec.replicas: Invalid value: '
+                                 f'{replicas}: must be greater than or equal to 0',
+                                 [{"reason": "FieldValueInvalid", "field": "spec.replicas"}])
+        old.setdefault("spec", {})["replicas"] = replicas
+        return old
+
+    if m == "PATCH":
+        request["raw_body"] = await request.read()
+    out = await h.ostore.guaranteed_update(r, t.ns, t.name, mutate, opts, "scale")
+    return h.send(to_scale(out), _acc(request), 200, opts)
+
+
+def _reason(code: int) -> str:
+    return {400: "BadRequest", 409: "Conflict", 415: "UnsupportedMediaType", 422: "Invalid"}.get(code, "BadRequest")
+
+
+def _acc(request: web.Request):
+    from .encoding import parse_accept
+    return parse_accept(request.headers.get("Accept"))
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+async def bind(h: "ResourceHandlers", request: web.Request, t: "Target",
+               body: dict[str, Any] | None = None) -> web.Response:
+    """POST pods/<name>/binding (or the legacy namespaces/<ns>/bindings)."""
+    from ..api.registry import REGISTRY
+    opts = h.write_options(request)
+    if body is None:
+        body = await h.read_body(request)
+    if not isinstance(body, dict):
+        raise errors.bad_request("body must be a Binding")
+    name = t.name if t.r.kind == "Pod" else (body.get("metadata") or {}).get("name", "")
+    target = body.get("target") or {}
+    node = target.get("name", "")
+    if not node:
+        raise errors.invalid("Binding", "", name, f'Binding "{name}" is invalid: target.name: Required value',
+                             [{"reason": "FieldValueRequired", "field": "target.name"}])
+    pods = REGISTRY.lookup("", "v1", "pods")
+    assert pods is not None
+
+    def mutate(pod: dict[str, Any]) -> dict[str, Any]:
+        spec = pod.setdefault("spec", {})
+        if pod["metadata"].get("deletionTimestamp"):
+            raise errors.conflict("pods", "", name, f"pod {name} is being deleted, cannot be assigned to a host")
+        if spec.get("nodeName"):
+            raise errors.conflict("pods", "", name, f"pod {name} is already assigned to node "
+                                  f'"{spec["nodeName"]}"')
+        spec["nodeName"] = node
+        anns = (body.get("metadata") or {}).get("annotations") or {}
+        if anns:
+            pod["metadata"].setdefault("annotations", {}).update(anns)
+        conds = pod.setdefault("status", {}).setdefault("conditions", [])
+        conds[:] = [c for c in conds if c.get("type") != "PodScheduled"]
+        conds.append({"type": "PodScheduled", "status": "True", "lastProbeTime": None,
+                      "lastTransitionTime": _now()})
+        return pod
+
+    async def write(pod_mutate):
+        return await h.ostore.guaranteed_update(pods, t.ns, name, pod_mutate, opts, "binding")
+
+    # binding writes both spec and status: bypass the main-resource strategy
+    await _raw_update(h, pods, t.ns, name, mutate, opts)
+    return h.send({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201},
+                  _acc(request), 201)
+
+
+async def _raw_update(h: "ResourceHandlers", r, ns, name, mutate, opts) -> dict[str, Any]:
+    from ..storage.interface import ConflictError
+    for _ in range(16):
+        kv = await h.ostore.get_kv(r, ns, name)
+        obj = h.ostore.decode(r, kv)
+        new = mutate(obj)
+        if opts.dry_run:
+            return new
+        try:
+            rev = await h.ostore.store.update(kv.key, h.ostore.encode(r, new), kv.mod_revision)
+        except ConflictError:
+            continue
+        new["metadata"]["resourceVersion"] = str(rev)
+        return new
+    raise errors.conflict(r.plural, r.group, name, "too many concurrent updates")
+
+
+async def evict(h: "ResourceHandlers", request: web.Request, t: "Target") -> web.Response:
+    opts = h.write_options(request)
+    body = await h.read_body(request)
+    if not isinstance(body, dict):
+        raise errors.bad_request("body must be an Eviction")
+    options = dict(body.get("deleteOptions") or {})
+    pod = await h.ostore.get(t.r, t.ns, t.name)
+    phase = (pod.get("status") or {}).get("phase")
+    if not pod["metadata"].get("deletionTimestamp") and phase not in ("Succeeded", "Failed", "Pending"):
+        from ..api.registry import REGISTRY
+        pdbs = REGISTRY.lookup("policy", "v1", "poddisruptionbudgets")
+        assert pdbs is not None
+        res = await h.ostore.list(pdbs, t.ns, None, 0, "", "", "")
+        pod_labels = pod["metadata"].get("labels") or {}
+        for e in res.entries:
+            pdb = e.obj()
+            sel = labels.from_label_selector((pdb.get("spec") or {}).get("selector"))
+            if not sel.matches(pod_labels):
+                continue
+            allowed = (pdb.get("status") or {}).get("disruptionsAllowed", 0)
+            if allowed <= 0:
+                raise errors.APIError(
+                    429, "TooManyRequests", "Cannot evict pod as it would violate the pod's disruption budget.",
+                    {"causes": [{"reason": "DisruptionBudget",
+                                 "message": f"The disruption budget {e.name} needs "
+                                            f"{(pdb.get('status') or {}).get('desiredHealthy', 0)} healthy pods "
+                                            f"and has {(pdb.get('status') or {}).get('currentHealthy', 0)} "
+                                            f"currently"}]})
+    await h.ostore.delete(t.r, t.ns, t.name, options, opts)
+    return h.send({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201},
+                  _acc(request), 201)

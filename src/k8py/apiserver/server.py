@@ -1,0 +1,252 @@
+"""The API server process: storage, watch cache, HTTPS, authentication, and
+the routes (discovery, health, OpenAPI, resources)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from ..api import fieldselectors, openapi
+from ..api.fieldselectors import FieldSelectorError
+from ..api.tables import TableOptionsError
+from ..api.registry import REGISTRY, Registry
+from ..storage import open_store
+from . import discovery, errors
+from .admission import Admission
+from .certs import ClusterCerts, write_kubeconfig
+from .encoding import dumps
+from .handlers import ResourceHandlers
+from .rest import ObjectStore, WriteOptions
+from .watchcache import CacheSet
+
+log = logging.getLogger("k8py.apiserver")
+
+PUBLIC_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/version", "/version/"})
+
+
+@dataclass
+class Config:
+    data_dir: str
+    port: int = 6443
+    bind_address: str = "0.0.0.0"
+    kubeconfig: str = ""
+    datastore_endpoint: str = ""
+    advertise_address: str = "127.0.0.1"
+    compaction_interval: float = 300.0
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    groups: tuple[str, ...]
+
+
+def _peer_user(request: web.Request) -> User | None:
+    transport = request.transport
+    if transport is None:
+        return None
+    cert = transport.get_extra_info("peercert")
+    if not cert:
+        return None
+    cn, orgs = "", []
+    for rdn in cert.get("subject", ()):
+        for key, value in rdn:
+            if key == "commonName":
+                cn = value
+            elif key == "organizationName":
+                orgs.append(value)
+    if not cn:
+        return None
+    return User(cn, tuple(orgs) + ("system:authenticated",))
+
+
+def error_response(err: errors.APIError) -> web.Response:
+    return web.Response(body=dumps(err.status()), status=err.code, content_type="application/json",
+                        headers=err.headers)
+
+
+class APIServer:
+    def __init__(self, cfg: Config, registry: Registry = REGISTRY):
+        self.cfg = cfg
+        self.registry = registry
+        self.certs = ClusterCerts(cfg.data_dir)
+        self.store = open_store(cfg.datastore_endpoint, cfg.data_dir)
+        self.caches = CacheSet(self.store)
+        for r in registry.resources:
+            st = registry.storage_resource(r)
+            self.caches.add(st.key_prefix, _fields_fn(st))
+        self.admission = Admission(registry, self.caches)
+        self.ostore = ObjectStore(self.store, registry, self.caches, self.admission)
+        self.handlers = ResourceHandlers(registry, self.ostore)
+        self.runner: web.AppRunner | None = None
+        self._bg: list[asyncio.Task[Any]] = []
+
+    # ---- lifecycle -----------------------------------------------------------
+    async def start(self) -> None:
+        Path(self.cfg.data_dir).mkdir(parents=True, exist_ok=True)
+        self.certs.ensure()
+        await self.store.start()
+        await self.caches.start()
+        await self._bootstrap()
+        self._bg.append(asyncio.create_task(asyncio.to_thread(openapi.warm), name="openapi-warm"))
+        from ..storage import run_compactor
+        self._bg.append(asyncio.create_task(run_compactor(self.store, self.cfg.compaction_interval), name="compactor"))
+        app = web.Application(middlewares=[self._middleware], client_max_size=3 * 1024 * 1024 + 1024)
+        app.router.add_route("*", "/{tail:.*}", self._route)
+        self.runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, self.cfg.bind_address, self.cfg.port, ssl_context=self._ssl(),
+                           backlog=1024, reuse_address=True)
+        await site.start()
+        if self.cfg.kubeconfig:
+            write_kubeconfig(self.cfg.kubeconfig, self.certs.kubeconfig(self.url))
+        log.info("API server listening on %s", self.url)
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.cfg.port}"
+
+    async def stop(self) -> None:
+        for t in self._bg:
+            t.cancel()
+        if self.runner:
+            await self.runner.cleanup()
+        await self.caches.close()
+        await self.store.close()
+
+    def _ssl(self) -> ssl.SSLContext:
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(str(self.certs.serving_crt), str(self.certs.serving_key))
+        ctx.load_verify_locations(str(self.certs.ca_crt))
+        ctx.verify_mode = ssl.CERT_OPTIONAL
+        ctx.set_alpn_protocols(["http/1.1"])
+        return ctx
+
+    async def _bootstrap(self) -> None:
+        opts = WriteOptions(field_manager="k8py-apiserver")
+        ns_r = self.registry.lookup("", "v1", "namespaces")
+        for name in ("default", "kube-system", "kube-public", "kube-node-lease"):
+            await self._ensure(ns_r, None, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}},
+                               opts)
+        pc_r = self.registry.lookup("scheduling.k8s.io", "v1", "priorityclasses")
+        for name, value in (("system-cluster-critical", 2000000000), ("system-node-critical", 2000001000)):
+            await self._ensure(pc_r, None, {"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
+                                            "metadata": {"name": name}, "value": value,
+                                            "description": "Used for system critical pods that must run in the "
+                                                           "cluster."}, opts)
+        svc_r = self.registry.lookup("", "v1", "services")
+        await self._ensure(svc_r, "default", {
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "kubernetes", "namespace": "default",
+                         "labels": {"component": "apiserver", "provider": "kubernetes"}},
+            "spec": {"clusterIP": "10.43.0.1", "ports": [{"name": "https", "port": 443, "protocol": "TCP",
+                                                          "targetPort": self.cfg.port}]}}, opts)
+
+    async def _ensure(self, r: Any, ns: str | None, obj: dict[str, Any], opts: WriteOptions) -> None:
+        if await self.store.get(r.key(ns, obj["metadata"]["name"])) is None:
+            try:
+                await self.ostore.create(r, ns, obj, opts)
+            except errors.APIError as e:
+                if e.code != 409:
+                    raise
+
+    # ---- HTTP ------------------------------------------------------------------
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        try:
+            if request.path not in PUBLIC_PATHS:
+                user = _peer_user(request)
+                if user is None:
+                    raise errors.unauthorized()
+                request["user"] = user
+            return await handler(request)
+        except errors.APIError as e:
+            return error_response(e)
+        except (TableOptionsError, FieldSelectorError) as e:
+            return error_response(errors.bad_request(str(e)))
+        except web.HTTPException:
+            raise
+        except (ConnectionResetError, asyncio.CancelledError):
+            raise
+        except Exception as e:  # noqa: BLE001
+            log.error("internal error serving %s %s: %s", request.method, request.path, traceback.format_exc())
+            return error_response(errors.internal(str(e)))
+
+    async def _route(self, request: web.Request) -> web.StreamResponse:
+        path = request.path
+        parts = [p for p in path.split("/") if p]
+        if not parts:
+            return _json({"paths": sorted(["/api", "/api/v1", "/apis", "/healthz", "/livez", "/readyz",
+                                           "/version", "/openapi/v3"] +
+                                          [f"/apis/{g}/{v}" for g, vs in self.registry.groups() if g for v in vs])})
+        head = parts[0]
+        if head in ("healthz", "livez", "readyz"):
+            return web.Response(text="ok", content_type="text/plain")
+        if head == "version":
+            return _json(discovery.version_info())
+        if head == "api":
+            if len(parts) == 1:
+                return _json(discovery.api_versions(f"{self.cfg.advertise_address}:{self.cfg.port}"))
+            if parts[1] != "v1":
+                raise errors.APIError(404, "NotFound", "the server could not find the requested resource")
+            if len(parts) == 2:
+                return _json(discovery.resource_list(self.registry, "", "v1"))
+            return await self.handlers.handle(request, "", "v1", parts[2:])
+        if head == "apis":
+            if len(parts) == 1:
+                return _json(discovery.api_group_list(self.registry))
+            if len(parts) == 2:
+                doc = discovery.api_group_doc(self.registry, parts[1])
+                if doc is None:
+                    raise errors.APIError(404, "NotFound", "the server could not find the requested resource")
+                return _json(doc)
+            if len(parts) == 3:
+                doc = discovery.resource_list(self.registry, parts[1], parts[2])
+                if doc is None:
+                    raise errors.APIError(404, "NotFound", "the server could not find the requested resource")
+                return _json(doc)
+            return await self.handlers.handle(request, parts[1], parts[2], parts[3:])
+        if head == "openapi":
+            return self._openapi(request, parts)
+        raise errors.APIError(404, "NotFound", "the server could not find the requested resource")
+
+    def _openapi(self, request: web.Request, parts: list[str]) -> web.Response:
+        if len(parts) >= 2 and parts[1] == "v3":
+            status, headers, body = openapi.serve_v3("/".join(parts[2:]), request.query.get("hash"),
+                                                     request.headers.get("If-None-Match"))
+        elif len(parts) == 2 and parts[1] == "v2":
+            status, headers, body = openapi.serve_v2(request.headers.get("Accept"),
+                                                     request.headers.get("If-None-Match"))
+        else:
+            raise errors.APIError(404, "NotFound", "the server could not find the requested resource")
+        return web.Response(status=status, headers=headers, body=body)
+
+
+def _json(obj: Any) -> web.Response:
+    return web.Response(body=orjson.dumps(obj), content_type="application/json")
+
+
+def _fields_fn(r: Any):
+    def fields(obj: dict[str, Any]) -> dict[str, str]:
+        return fieldselectors.field_set(r, obj)
+    return fields
+
+
+async def run(cfg: Config) -> None:
+    srv = APIServer(cfg)
+    await srv.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    import signal
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await srv.stop()

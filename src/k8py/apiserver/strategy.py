@@ -1,0 +1,155 @@
+"""Per-kind write strategy, as kube's registry strategies do it: what a
+create resets, what an update of the main resource or of a subresource may
+change, when ``metadata.generation`` moves, how deletion is graceful.
+
+Functions take and return plain dicts; ``old`` is never mutated.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import uuid
+from typing import Any
+
+from ..api.registry import Resource
+
+# Kinds whose strategy keeps metadata.generation (bumped on spec changes).
+GENERATION_KINDS = frozenset({
+    "Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "CronJob", "ReplicationController",
+    "HorizontalPodAutoscaler", "PodDisruptionBudget", "Ingress", "NetworkPolicy",
+})
+# Metadata a client cannot set on create/update: the server owns it.
+_SERVER_META = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
+                "generation", "selfLink")
+_NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
+
+
+def generate_name(prefix: str) -> str:
+    return prefix + "".join(random.choices(_NAME_CHARS, k=5))
+
+
+def new_uid() -> str:
+    return str(uuid.uuid4())
+
+
+def _spec_of(obj: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in obj.items() if k not in ("metadata", "status", "apiVersion", "kind")}
+
+
+def _qos_class(pod: dict[str, Any]) -> str:
+    spec = pod.get("spec") or {}
+    containers = list(spec.get("containers") or []) + list(spec.get("initContainers") or [])
+    any_set = False
+    guaranteed = True
+    for c in containers:
+        res = c.get("resources") or {}
+        req, lim = res.get("requests") or {}, res.get("limits") or {}
+        if req or lim:
+            any_set = True
+        for name in ("cpu", "memory"):
+            if name not in lim or (name in req and str(req[name]) != str(lim[name])):
+                guaranteed = False
+    if not any_set:
+        return "BestEffort"
+    return "Guaranteed" if guaranteed else "Burstable"
+
+
+def prepare_create(r: Resource, obj: dict[str, Any], now: str) -> None:
+    md = obj.setdefault("metadata", {})
+    for k in _SERVER_META:
+        md.pop(k, None)
+    md.pop("resourceVersion", None)
+    md["uid"] = new_uid()
+    md["creationTimestamp"] = now
+    if r.kind in GENERATION_KINDS:
+        md["generation"] = 1
+    if "status" in r.subresources and r.kind != "Node":
+        if r.kind == "Pod":
+            obj["status"] = {"phase": "Pending", "qosClass": _qos_class(obj)}
+        elif r.kind == "Namespace":
+            obj["status"] = {"phase": "Active"}
+        elif r.kind == "PersistentVolumeClaim":
+            obj["status"] = {"phase": "Pending"}
+        elif r.kind == "PersistentVolume":
+            obj["status"] = {"phase": "Pending"}
+        elif r.kind == "Service":
+            obj["status"] = {"loadBalancer": {}}
+        elif r.kind in ("HorizontalPodAutoscaler",):
+            obj["status"] = {"currentReplicas": 0, "desiredReplicas": 0} if r.version == "v1" else {
+                "currentReplicas": 0, "desiredReplicas": 0}
+        else:
+            obj.pop("status", None)
+            if r.kind in ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "CronJob",
+                          "ReplicationController", "PodDisruptionBudget", "Ingress", "ResourceQuota"):
+                obj["status"] = _EMPTY_STATUS.get(r.kind, {})
+                obj["status"] = copy.deepcopy(obj["status"])
+
+
+_EMPTY_STATUS: dict[str, dict[str, Any]] = {
+    "DaemonSet": {"currentNumberScheduled": 0, "numberMisscheduled": 0, "desiredNumberScheduled": 0,
+                  "numberReady": 0},
+    "ReplicaSet": {"replicas": 0},
+    "ReplicationController": {"replicas": 0},
+    "StatefulSet": {"replicas": 0, "availableReplicas": 0},
+    "PodDisruptionBudget": {"disruptionsAllowed": 0, "currentHealthy": 0, "desiredHealthy": 0,
+                            "expectedPods": 0},
+    "Ingress": {"loadBalancer": {}},
+}
+
+
+def prepare_update(r: Resource, new: dict[str, Any], old: dict[str, Any]) -> None:
+    """An update of the main resource: keep what the server owns, keep status
+    (only the status subresource writes it), bump generation on spec change."""
+    md = new.setdefault("metadata", {})
+    omd = old.get("metadata") or {}
+    for k in _SERVER_META:
+        if k in omd:
+            md[k] = omd[k]
+        else:
+            md.pop(k, None)
+    if "status" in r.subresources:
+        if "status" in old:
+            new["status"] = old["status"]
+        else:
+            new.pop("status", None)
+    if r.kind in GENERATION_KINDS and _spec_of(new) != _spec_of(old):
+        md["generation"] = int(omd.get("generation") or 1) + 1
+
+
+def prepare_status_update(r: Resource, body: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
+    """A write through ``/status``: everything but status (and the metadata a
+    status writer may not change) comes from ``old``."""
+    new = dict(old)
+    new["metadata"] = dict(old.get("metadata") or {})
+    if "status" in body:
+        new["status"] = body["status"]
+    else:
+        new.pop("status", None)
+    bmd = body.get("metadata") or {}
+    if "managedFields" in bmd:
+        new["metadata"]["managedFields"] = bmd["managedFields"]
+    return new
+
+
+def pod_is_terminal(pod: dict[str, Any]) -> bool:
+    return (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
+
+
+def graceful_period(r: Resource, obj: dict[str, Any], requested: int | None) -> int:
+    """Seconds to wait before removal (0: remove now). Only pods are
+    graceful: a pod not yet on a node, or finished, goes at once."""
+    if r.kind != "Pod":
+        return 0
+    spec = obj.get("spec") or {}
+    if not spec.get("nodeName") or pod_is_terminal(obj):
+        return 0
+    if requested is None:
+        requested = spec.get("terminationGracePeriodSeconds", 30)
+        if requested is None:
+            requested = 30
+    return max(int(requested), 0)
+
+
+def default_propagation(r: Resource) -> str:
+    return "Background"
