@@ -44,6 +44,18 @@ def _config(args: argparse.Namespace):
                   compaction_interval=args.compaction_interval)
 
 
+def _limit_malloc_arenas() -> None:
+    """glibc gives each thread its own malloc arena; a server with a few
+    storage threads then holds far more memory than it uses. Two arenas are
+    plenty for one event loop and its helper threads."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-8, 2)  # M_ARENA_MAX
+    except (OSError, AttributeError):
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="k8py", description="Kubernetes, written in Python")
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -61,12 +73,17 @@ def main(argv: list[str] | None = None) -> int:
         from .apiserver.server import run
         cfg = _config(args)
         print(f"k8py {args.cmd}: data dir {cfg.data_dir}, kubeconfig {cfg.kubeconfig}", file=sys.stderr)
+        _limit_malloc_arenas()
+        # The storage writer thread gives up the GIL inside every SQLite call;
+        # with the default 5 ms switch interval each call can then wait that
+        # long for the busy event loop. A short interval keeps commits flowing.
+        sys.setswitchinterval(0.0005)
         try:
             import uvloop  # type: ignore[import-not-found]
-            uvloop.install()
         except ImportError:
-            pass
-        asyncio.run(run(cfg))
+            asyncio.run(run(cfg))
+        else:
+            uvloop.run(run(cfg))
         return 0
     return 2
 

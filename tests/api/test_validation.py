@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 
 import pytest
 
@@ -1626,8 +1627,95 @@ RICH: dict[tuple[str, str, str], dict] = {
                                            "revision": 3, "data": {"spec": {"template": {}}}},
 }
 
+_SECRET = ("", "v1", "Secret")
+_PV = ("", "v1", "PersistentVolume")
+_HPA2 = ("autoscaling", "v2", "HorizontalPodAutoscaler")
+_ING = ("networking.k8s.io", "v1", "Ingress")
+VARIANTS: list[tuple[tuple[str, str, str], dict]] = [
+    (SVC, {"metadata": {"name": "np", "namespace": "default"},
+           "spec": {"type": "NodePort", "selector": {"app": "web"}, "externalTrafficPolicy": "Cluster",
+                    "ports": [{"port": 80, "nodePort": 30001}]}}),
+    (SVC, {"metadata": {"name": "ext", "namespace": "default"},
+           "spec": {"type": "ExternalName", "externalName": "db.example.com"}}),
+    (SVC, {"metadata": {"name": "headless", "namespace": "default"},
+           "spec": {"clusterIP": "None", "selector": {"app": "web"}, "publishNotReadyAddresses": True}}),
+    (SVC, {"metadata": {"name": "fixed", "namespace": "default"},
+           "spec": {"clusterIP": "10.96.0.10", "clusterIPs": ["10.96.0.10"], "ports": [{"port": 53, "protocol": "UDP"}]}}),
+    (DEPLOY, {"metadata": {"name": "recreate", "namespace": "default"},
+              "spec": {"strategy": {"type": "Recreate"}, "selector": {"matchLabels": {"a": "b"}},
+                       "template": {"metadata": {"labels": {"a": "b"}},
+                                    "spec": {"containers": [{"name": "c", "image": "i"}]}}}}),
+    (STS, {"metadata": {"name": "ondelete", "namespace": "default"},
+           "spec": {"updateStrategy": {"type": "OnDelete"}, "selector": {"matchLabels": {"a": "b"}},
+                    "template": {"metadata": {"labels": {"a": "b"}},
+                                 "spec": {"containers": [{"name": "c", "image": "i"}]}}}}),
+    (DS, {"metadata": {"name": "ondelete", "namespace": "default"},
+          "spec": {"updateStrategy": {"type": "OnDelete"}, "selector": {"matchLabels": {"a": "b"}},
+                   "template": {"metadata": {"labels": {"a": "b"}},
+                                "spec": {"hostNetwork": True, "hostPID": True, "containers": [{
+                                    "name": "c", "image": "i", "ports": [{"containerPort": 9100}],
+                                    "securityContext": {"privileged": True}}]}}}}),
+    (POD, {"metadata": {"name": "debug", "namespace": "default"},
+           "spec": {"shareProcessNamespace": True, "hostIPC": True, "restartPolicy": "Never",
+                    "containers": [{"name": "c", "image": "i", "resources": {"requests": {"cpu": "1"}},
+                                    "resizePolicy": [{"resourceName": "cpu", "restartPolicy": "NotRequired"}]}],
+                    "os": {"name": "linux"}, "schedulingGates": [{"name": "example.com/gate"}],
+                    "preemptionPolicy": "Never", "overhead": {"cpu": "10m"}}}),
+    (_SECRET, {"metadata": {"name": "reg", "namespace": "default"}, "type": "kubernetes.io/dockerconfigjson",
+               "data": {".dockerconfigjson": "eyJhdXRocyI6e319"}}),
+    (_SECRET, {"metadata": {"name": "sat", "namespace": "default",
+                            "annotations": {"kubernetes.io/service-account.name": "default"}},
+               "type": "kubernetes.io/service-account-token"}),
+    (_SECRET, {"metadata": {"name": "basic", "namespace": "default"}, "type": "kubernetes.io/basic-auth",
+               "stringData": {"username": "u", "password": "p"}}),
+    (_SECRET, {"metadata": {"name": "ssh", "namespace": "default"}, "type": "kubernetes.io/ssh-auth",
+               "data": {"ssh-privatekey": "a2V5"}, "immutable": True}),
+    (_PV, {"metadata": {"name": "csi-pv"},
+           "spec": {"capacity": {"storage": "1Ti"}, "accessModes": ["ReadWriteMany"], "volumeMode": "Block",
+                    "csi": {"driver": "ebs.csi.aws.com", "volumeHandle": "vol-1", "fsType": "ext4",
+                            "volumeAttributes": {"a": "b"}, "nodePublishSecretRef": {"name": "s", "namespace": "d"}}}}),
+    (_PV, {"metadata": {"name": "local-pv"},
+           "spec": {"capacity": {"storage": "100Gi"}, "accessModes": ["ReadWriteOncePod"],
+                    "local": {"path": "/mnt/disks/ssd1"}, "storageClassName": "local",
+                    "nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions": [
+                        {"key": "kubernetes.io/hostname", "operator": "In", "values": ["n1"]}]}]}}}}),
+    (_PV, {"metadata": {"name": "nfs-pv"},
+           "spec": {"capacity": {"storage": "5Gi"}, "accessModes": ["ReadWriteMany"],
+                    "persistentVolumeReclaimPolicy": "Recycle", "nfs": {"server": "10.0.0.5", "path": "/exports"}}}),
+    (CRON, {"metadata": {"name": "hourly", "namespace": "default"},
+            "spec": {"schedule": "@hourly", "suspend": True,
+                     "jobTemplate": {"spec": {"backoffLimit": 0, "template": {"spec": {
+                         "restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}}}}}}),
+    (_HPA2, {"metadata": {"name": "obj", "namespace": "default"},
+             "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "db"},
+                      "maxReplicas": 3,
+                      "metrics": [{"type": "Object", "object": {
+                          "describedObject": {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "name": "w"},
+                          "metric": {"name": "requests"}, "target": {"type": "Value", "value": "10k"}}},
+                                  {"type": "ContainerResource", "containerResource": {
+                                      "name": "memory", "container": "app",
+                                      "target": {"type": "AverageValue", "averageValue": "500Mi"}}}],
+                      "behavior": {"scaleUp": {"selectPolicy": "Disabled"}}}}),
+    (_ING, {"metadata": {"name": "default-backend", "namespace": "default"},
+            "spec": {"defaultBackend": {"service": {"name": "web", "port": {"number": 80}}}}}),
+    (JOB, {"metadata": {"name": "plain", "namespace": "default"},
+           "spec": {"template": {"spec": {"restartPolicy": "OnFailure",
+                                          "containers": [{"name": "c", "image": "busybox"}]}}}}),
+]
+CASES = list(RICH.items()) + VARIANTS
+
+
+def _case_id(case) -> str:
+    gvk, obj = case
+    return f"{gvk[0] or 'core'}/{gvk[2]}/{obj['metadata']['name']}"
+
+
 # Values that do not belong anywhere: every one must give errors, never an exception.
-_GARBAGE = (None, "", "Bad Value!", -1, 0, 70000, 1.5, True, [], {}, ["x"], {"a": 1}, "x" * 300)
+_GARBAGE = (None, "", "Bad Value!", "0", "*", -1, 0, 70000, 2**64, 1.5, True, [], {}, ["x"], [None], [{}], {"a": 1},
+            {"": ""}, "x" * 300)
+
+
+_DELETE = object()
 
 
 def _paths(obj, prefix=()):
@@ -1646,36 +1734,51 @@ def _set(obj, path, value):
     obj[path[-1]] = value
 
 
-@pytest.mark.parametrize("gvk", list(RICH), ids=lambda g: f"{g[0] or 'core'}/{g[2]}")
-def test_rich_objects_are_valid(gvk):
-    obj = copy.deepcopy(RICH[gvk])
+@pytest.mark.parametrize("case", CASES, ids=_case_id)
+def test_rich_objects_are_valid(case):
+    gvk, obj = case
+    obj = copy.deepcopy(obj)
     if gvk == JOB:
         defaults.job_prepare_create(obj, "0b6f9c1e-9d6a-4a57-a0d2-1f6e8c9b7a10")
     assert errors(gvk, obj) == []
 
 
-@pytest.mark.parametrize("gvk", list(RICH), ids=lambda g: f"{g[0] or 'core'}/{g[2]}")
-def test_garbage_never_raises(gvk):
-    """Replace every node of a realistic object with ill-typed values: validation reports, never crashes."""
+@pytest.mark.parametrize("case", CASES, ids=_case_id)
+def test_garbage_never_raises(case):
+    """Replace (or delete) every node of a realistic object with ill-typed values: validation reports, never crashes.
+
+    Each node gets two of the garbage values in rotation; ``K8PY_FULL_FUZZ=1`` tries all of them (minutes).
+    """
+    gvk, base = case
     r = res(*gvk)
-    base = copy.deepcopy(RICH[gvk])
+    base = copy.deepcopy(base)
     if gvk == JOB:
         defaults.job_prepare_create(base, "0b6f9c1e-9d6a-4a57-a0d2-1f6e8c9b7a10")
     defaults.apply_defaults(r, base)
     old = copy.deepcopy(base)
     old["metadata"].update(uid="u-1", resourceVersion="5", creationTimestamp="2024-01-01T00:00:00Z")
-    for path in list(_paths(base)):
+    full = os.environ.get("K8PY_FULL_FUZZ") == "1"
+    n = len(_GARBAGE)
+    for i, path in enumerate(list(_paths(base))):
         if not path:
             continue
-        for g in _GARBAGE:
+        values = _GARBAGE if full else (_GARBAGE[i % n], _GARBAGE[(i * 7 + 3) % n], _DELETE)
+        for g in values:
             obj = copy.deepcopy(base)
-            _set(obj, path, copy.deepcopy(g))
+            if g is _DELETE:
+                parent = obj
+                for p in path[:-1]:
+                    parent = parent[p]
+                del parent[path[-1]]
+            else:
+                _set(obj, path, copy.deepcopy(g))
             validation.validate(r, obj)
-            upd = copy.deepcopy(obj)
-            upd["metadata"] = dict(old["metadata"]) if isinstance(upd.get("metadata"), dict) else upd["metadata"]
+            upd = obj
+            if isinstance(obj.get("metadata"), dict):
+                upd = dict(obj, metadata=dict(old["metadata"]))
             validation.validate(r, upd, old)
             validation.validate_status(r, upd, old)
             try:
-                defaults.apply_defaults(r, copy.deepcopy(obj))
+                defaults.apply_defaults(r, obj)
             except defaults.DecodeError:
                 pass

@@ -17,6 +17,7 @@ Priority admission) and :func:`pod_prepare_create` (initial status).
 
 from __future__ import annotations
 
+import base64
 import re
 from typing import Any, Callable
 
@@ -491,6 +492,16 @@ def _pvc(obj: dict, version: str) -> None:
 def _secret(obj: dict, version: str) -> None:
     if not obj.get("type"):
         obj["type"] = "Opaque"
+    # Convert_v1_Secret_To_core_Secret: stringData overwrites data (base64 of its UTF-8 bytes) and is never stored
+    sd = obj.get("stringData")
+    if isinstance(sd, dict) and all(isinstance(v, str) for v in sd.values()):
+        del obj["stringData"]
+        if sd:
+            data = obj.get("data")
+            if not isinstance(data, dict):
+                data = obj["data"] = {}
+            for k, v in sd.items():
+                data[k] = base64.b64encode(v.encode()).decode("ascii")
 
 
 def _endpoints(obj: dict, version: str) -> None:

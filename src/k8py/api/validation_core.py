@@ -300,9 +300,9 @@ def _access_modes(path: str, modes: list, errs: list) -> None:
     for m in modes:
         if not isinstance(m, str) or m not in _ACCESS_MODE_SET:
             errs.append(not_supported(path, m, _ACCESS_MODES))
-        if m == "ReadWriteOncePod":
+        elif m == "ReadWriteOncePod":
             rwop = True
-        elif m in _ACCESS_MODE_SET:
+        else:
             other = True
     if rwop and other:
         errs.append(forbidden(path, "may not use ReadWriteOncePod with other access modes"))

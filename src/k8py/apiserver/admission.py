@@ -221,5 +221,5 @@ class Admission:
 
 
 def _now() -> str:
-    import datetime as dt
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    from .rest import now_rfc3339
+    return now_rfc3339()

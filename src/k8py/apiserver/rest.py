@@ -29,8 +29,16 @@ from .admission import Admission
 from .watchcache import CacheSet, Entry, make_entry
 
 
+_last_ts: tuple[int, str] = (0, "")
+
+
 def now_rfc3339() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """The current time as Kubernetes writes timestamps (whole seconds)."""
+    global _last_ts
+    sec = int(time.time())
+    if _last_ts[0] != sec:
+        _last_ts = (sec, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(sec)))
+    return _last_ts[1]
 
 
 @dataclass
@@ -81,6 +89,7 @@ class ObjectStore:
         self.registry = registry
         self.caches = caches
         self.admission = admission
+        self.store_revision_is_local = bool(getattr(store, "revision_is_local", False))
 
     # ---- encoding -------------------------------------------------------
     def stored(self, r: Resource) -> Resource:
@@ -111,7 +120,11 @@ class ObjectStore:
         return kv
 
     async def get(self, r: Resource, ns: str | None, name: str, rv: str = "") -> dict[str, Any]:
-        if rv == "0":
+        """A consistent read (or any recent one, for resourceVersion=0). It is
+        served from the watch cache once the cache has caught up with storage
+        when that is cheap to know (SQLite); otherwise from storage."""
+        if rv == "0" or (self.store_revision_is_local and await self.caches.wait_fresh(
+                await self.store.current_revision(), 1.0)):
             e = self.cache(r).objects.get(r.key(ns, name))
             if e is None:
                 raise errors.not_found(r.plural, r.group, name)

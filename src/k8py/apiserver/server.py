@@ -101,7 +101,7 @@ class APIServer:
         self._bg.append(asyncio.create_task(run_compactor(self.store, self.cfg.compaction_interval), name="compactor"))
         app = web.Application(middlewares=[self._middleware], client_max_size=3 * 1024 * 1024 + 1024)
         app.router.add_route("*", "/{tail:.*}", self._route)
-        self.runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        self.runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
         await self.runner.setup()
         site = web.TCPSite(self.runner, self.cfg.bind_address, self.cfg.port, ssl_context=self._ssl(),
                            backlog=1024, reuse_address=True)
@@ -117,6 +117,9 @@ class APIServer:
     async def stop(self) -> None:
         for t in self._bg:
             t.cancel()
+        for c in self.caches.caches.values():  # end open watches so connections close
+            for w in list(c.watchers):
+                w.close()
         if self.runner:
             await self.runner.cleanup()
         await self.caches.close()

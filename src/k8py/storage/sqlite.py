@@ -515,6 +515,10 @@ class SQLiteStore:
                 out.append(Event("PUT", KeyValue(name, value, crev, rid), prev))
         return out
 
+    # the current revision is known in-process: consistent reads can be
+    # served from a watch cache that has seen it
+    revision_is_local = True
+
     async def current_revision(self) -> int:
         return self._rev
 
