@@ -1718,6 +1718,10 @@ _GARBAGE = (None, "", "Bad Value!", "0", "*", -1, 0, 70000, 2**64, 1.5, True, []
 _DELETE = object()
 
 
+def _in_pod_template(path: tuple) -> bool:
+    return path[:3] == ("spec", "template", "spec") or path[:2] == ("template", "spec")
+
+
 def _paths(obj, prefix=()):
     yield prefix
     if isinstance(obj, dict):
@@ -1760,8 +1764,8 @@ def test_garbage_never_raises(case):
     full = os.environ.get("K8PY_FULL_FUZZ") == "1"
     n = len(_GARBAGE)
     for i, path in enumerate(list(_paths(base))):
-        if not path:
-            continue
+        if not path or (not full and _in_pod_template(path) and len(path) > 4):
+            continue  # pod template internals are exercised by the Pod case
         values = _GARBAGE if full else (_GARBAGE[i % n], _GARBAGE[(i * 7 + 3) % n], _DELETE)
         for g in values:
             obj = copy.deepcopy(base)
@@ -1772,12 +1776,13 @@ def test_garbage_never_raises(case):
                 del parent[path[-1]]
             else:
                 _set(obj, path, copy.deepcopy(g))
-            validation.validate(r, obj)
             upd = obj
             if isinstance(obj.get("metadata"), dict):
                 upd = dict(obj, metadata=dict(old["metadata"]))
-            validation.validate(r, upd, old)
-            validation.validate_status(r, upd, old)
+            for errs in (validation.validate(r, obj), validation.validate(r, upd, old),
+                         validation.validate_status(r, upd, old)):
+                crashed = [e.message() for e in errs if e.type == "InternalError"]
+                assert not crashed, (path, g, crashed)
             try:
                 defaults.apply_defaults(r, obj)
             except defaults.DecodeError:

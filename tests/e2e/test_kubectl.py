@@ -32,14 +32,27 @@ DEPLOY = textwrap.dedent("""\
     """)
 
 
+VERSION: dict[str, str | None] = {"v": None}
+
+
+@pytest.fixture(autouse=True, params=["1.32", "1.27"])
+def kubectl_version(request):
+    """Every test here runs with kubectl 1.32 (the default binary) and 1.27."""
+    VERSION["v"] = None if request.param == "1.32" else request.param
+    yield request.param
+    VERSION["v"] = None
+
+
 @pytest.fixture
-def ns(server, request):
-    name = "t-" + request.node.name.replace("_", "-").lower()[:50].rstrip("-")
+def ns(server, request, kubectl_version):
+    base = request.node.originalname.replace("_", "-").lower()[:44].rstrip("-")
+    name = f"{base}-{kubectl_version.replace('.', '')}"
     server.kubectl("create", "namespace", name)
     yield name
 
 
 def k(server, ns, *args, **kw):
+    kw.setdefault("version", VERSION["v"])
     return server.kubectl("-n", ns, *args, **kw)
 
 
@@ -70,10 +83,11 @@ def test_create_multi_document_yaml_and_json(server, ns):
     assert again.returncode != 0 and "AlreadyExists" in again.stderr and "already exists" in again.stderr
 
 
-@pytest.mark.parametrize("version", [None, "1.27", "1.33"])
-def test_create_subcommands(server, version):
-    v = version or "132"
-    ns = f"sub-{v.replace('.', '')}"
+@pytest.mark.parametrize("version", [None, "1.33"])
+def test_create_subcommands(server, version, kubectl_version):
+    if version is None:
+        version = VERSION["v"]
+    ns = f"sub-{(version or '132').replace('.', '')}-{kubectl_version.replace('.', '')}"
     kc = lambda *a, **kw: server.kubectl(*a, version=version, **kw)  # noqa: E731
     kc("create", "namespace", ns)
     cmds = [
@@ -328,4 +342,20 @@ def test_get_watch(server, ns):
 
 def _kubectl(server):
     from .conftest import kubectl_bin
-    return [kubectl_bin()]
+    return [kubectl_bin(VERSION["v"])]
+
+
+def test_explain(server):
+    out = server.kubectl("explain", "pods.spec.containers", version=VERSION["v"]).stdout
+    assert "KIND:" in out and "Pod" in out and "image" in out and "FIELD" in out
+    out = server.kubectl("explain", "deployment.spec.strategy", version=VERSION["v"]).stdout
+    assert "rollingUpdate" in out
+    out = server.kubectl("explain", "hpa", "--api-version=autoscaling/v1", version=VERSION["v"]).stdout
+    assert "HorizontalPodAutoscaler" in out
+
+
+def test_get_every_kind_short_names(server):
+    for short in ("po", "deploy", "svc", "cm", "ns", "no", "rs", "sts", "ds", "cj", "ing", "pvc", "pv", "sa",
+                  "ep", "ev", "hpa", "pdb", "sc", "pc", "netpol", "quota", "limits", "rc"):
+        p = server.kubectl("get", short, "-A", version=VERSION["v"], check=False)
+        assert p.returncode == 0, (short, p.stderr)
