@@ -373,6 +373,22 @@ def test_node_pv_pvc_secret_defaults():
     assert dflt("", "v1", "Secret", {"type": "kubernetes.io/tls"})["type"] == "kubernetes.io/tls"
 
 
+def test_secret_string_data_merges_into_data():
+    s = dflt("", "v1", "Secret", {"data": {"a": "b2xk", "keep": "eA=="}, "stringData": {"a": "new", "u": "jöe"}})
+    assert "stringData" not in s
+    assert s["data"] == {"a": "bmV3", "keep": "eA==", "u": "asO2ZQ=="}
+    s = dflt("", "v1", "Secret", {"stringData": {}})
+    assert "stringData" not in s and "data" not in s
+
+
+def test_ill_typed_input_is_left_for_validation():
+    for kind, obj in [("Pod", {"metadata": None, "spec": {"containers": 5, "volumes": "x", "initContainers": [1]}}),
+                      ("ReplicationController", {"metadata": None, "spec": {"template": {"metadata": None}}}),
+                      ("Service", {"spec": {"ports": {"a": 1}}, "status": {"loadBalancer": "x"}}),
+                      ("LimitRange", {"spec": {"limits": [{"type": "Container", "max": "x", "min": 3}]}})]:
+        dflt("", "v1", kind, obj)
+
+
 def test_endpoints_limitrange_quota_defaults():
     ep = dflt("", "v1", "Endpoints", {"subsets": [{"ports": [{"port": 80}]}]})
     assert ep["subsets"][0]["ports"][0]["protocol"] == "TCP"

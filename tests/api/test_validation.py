@@ -1289,6 +1289,49 @@ def test_unknown_kind_gets_generic_meta_validation():
         "metadata.name: Invalid value: \"a/b\": may not contain '/'"]
 
 
+def test_ephemeral_containers_subresource():
+    r = res(*POD)
+    old = pod()
+    defaults.apply_defaults(r, old)
+    old["metadata"].update(uid="u", resourceVersion="3")
+    new = copy.deepcopy(old)
+    new["spec"]["ephemeralContainers"] = [{"name": "debugger", "image": "busybox", "targetContainerName": "app",
+                                           "stdin": True, "tty": True}]
+    defaults.apply_defaults(r, new)
+    assert validation.validate_ephemeral_containers(r, new, old) == []
+    bad = copy.deepcopy(new)
+    bad["spec"]["ephemeralContainers"][0]["ports"] = [{"containerPort": 80, "protocol": "TCP"}]
+    bad["spec"]["ephemeralContainers"].append({"name": "app", "image": "x", "terminationMessagePolicy": "File",
+                                               "imagePullPolicy": "Always"})
+    assert [e.message() for e in validation.validate_ephemeral_containers(r, bad, old)] == [
+        "spec.ephemeralContainers[0].ports: Forbidden: cannot be set for an Ephemeral Container",
+        'spec.ephemeralContainers[1].name: Duplicate value: "app"',
+    ]
+    # an existing one can be neither removed nor changed
+    changed = copy.deepcopy(new)
+    changed["spec"]["ephemeralContainers"][0]["image"] = "alpine"
+    msgs = [e.message() for e in validation.validate_ephemeral_containers(r, changed, new)]
+    assert len(msgs) == 1 and msgs[0].startswith(
+        'spec.ephemeralContainers: Forbidden: existing ephemeral containers "debugger" may not be changed\n')
+    removed = copy.deepcopy(old)
+    assert [e.message() for e in validation.validate_ephemeral_containers(r, removed, new)] == [
+        'spec.ephemeralContainers: Forbidden: existing ephemeral containers "debugger" may not be removed\n']
+    static = copy.deepcopy(old)
+    static["metadata"]["annotations"] = {"kubernetes.io/config.mirror": "x"}
+    new_static = copy.deepcopy(static)
+    new_static["spec"]["ephemeralContainers"] = new["spec"]["ephemeralContainers"]
+    assert [e.message() for e in validation.validate_ephemeral_containers(r, new_static, static)] == [
+        ": Forbidden: static pods do not support ephemeral containers"]
+
+
+def test_validator_crash_becomes_internal_field_error(monkeypatch):
+    from k8py.api import validation_pod
+    monkeypatch.setattr(validation_pod, "validate_pod", lambda obj, errs: 1 / 0)
+    errs = validation.validate(res(*POD), pod())
+    assert [(e.type, e.message()) for e in errs] == [
+        ("InternalError", ": Internal error: malformed object: ZeroDivisionError: division by zero")]
+
+
 def test_validate_does_not_mutate():
     p = pod()
     r = res(*POD)

@@ -64,15 +64,21 @@ _KEY_TOO_MANY_SLASHES = ("a valid label key " + _regex_error(_LABEL_KEY_MSG, _LA
 _VALUE_REGEX_ERR = _regex_error(_LABEL_VALUE_MSG, _LABEL_VALUE_FMT, "MyValue", "my_value", "12345")
 
 
-_FULL_KEY_RE = re.compile("(?:" + _DNS1123_SUBDOMAIN + "/)?" + _LABEL_KEY_FMT + r"\Z")
+# Fast acceptors (length bounds folded in; no capture groups); the messages come from the slow path.
+_NAME_FAST_RE = re.compile(r"[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?\Z")
+_PREFIX_FAST_RE = re.compile(r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*/")
 
 
 def validate_label_key(key: str) -> list[str]:
     """Kube's ``IsQualifiedName``/``IsLabelKey``: a list of problems (empty when valid)."""
-    if _FULL_KEY_RE.match(key):
-        i = key.find("/")
-        if (len(key) <= 63) if i < 0 else (i <= 253 and len(key) - i <= 64):
+    if len(key) <= 63 and key.isalnum() and key.isascii():
+        return []
+    i = key.find("/")
+    if i < 0:
+        if _NAME_FAST_RE.match(key):
             return []
+    elif i <= 253 and _PREFIX_FAST_RE.match(key) and _NAME_FAST_RE.match(key, i + 1):
+        return []
     parts = key.split("/")
     errs: list[str] = []
     if len(parts) == 1:
@@ -99,7 +105,7 @@ def validate_label_key(key: str) -> list[str]:
 
 def validate_label_value(value: str) -> list[str]:
     """Kube's ``IsValidLabelValue``."""
-    if len(value) <= 63 and _LABEL_VALUE_RE.match(value):
+    if len(value) <= 63 and ((value.isalnum() and value.isascii()) or not value or _NAME_FAST_RE.match(value)):
         return []
     errs: list[str] = []
     if len(value) > 63:

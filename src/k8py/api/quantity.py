@@ -288,10 +288,13 @@ def parse(value: str | int | float | Quantity) -> Quantity:
     if type(value) is str:
         m = _SIMPLE_RE.match(value)
         if m is not None:
-            num, suf = m.group(1), m.group(2)
+            num, suf = m.groups()
             base, exponent, fmt = _SUFFIXES[suf]
             if base == 10:
                 return Quantity(int(num) * 10 ** (exponent + 9), fmt, None if num.endswith("000") else value)
+            v = int(num)
+            if (v << exponent) <= _MAX_INT64 and len(num) <= 14 - int(exponent * 3 / 10):
+                return Quantity((v << exponent) * _NANO, fmt, value if v & 7 else None)
     if isinstance(value, Quantity):
         return value.copy()
     if not isinstance(value, str):

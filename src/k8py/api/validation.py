@@ -4,6 +4,7 @@ Public API (what the API server calls)::
 
     validate(resource, obj, old=None) -> list[FieldError]       # create (old None) / update
     validate_status(resource, obj, old) -> list[FieldError]     # status-subresource writes
+    validate_ephemeral_containers(resource, obj, old)            # pods/ephemeralcontainers writes
     invalid_message(kind, name, errors, group="") -> str        # Status.message of a 422
     invalid_status(kind, name, errors, group="") -> dict        # the whole 422 Status body
 
@@ -13,10 +14,15 @@ generated and ``metadata.uid``/``creationTimestamp`` filled.  For updates the
 new object must carry ``metadata.resourceVersion`` (kube fills it in for
 unconditional updates before validating).
 
-Kind-specific rules live in ``validation_pod``, ``validation_core``,
-``validation_apps``, ``validation_batch`` and ``validation_other``; the
-shared machinery (field errors, Go formatting, names, metadata) in
-``validation_common``.
+Kind-specific rules live in ``validation_pod`` (with ``validation_container``,
+``validation_volumes`` and ``validation_resources``), ``validation_core``,
+``validation_service``, ``validation_apps``, ``validation_batch``,
+``validation_networking`` and ``validation_other``; the shared machinery
+(field errors, Go formatting, names, metadata) in ``validation_common``.
+
+Input that is ill-typed JSON (a string where kube has a struct, ...) is
+reported as field errors, never raised; should a validator still trip over
+it, the result is a single ``InternalError`` field error (still a 422).
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ from k8py.api.validation_common import (
 __all__ = [
     "DUPLICATE", "FORBIDDEN", "INVALID", "NOT_FOUND", "NOT_SUPPORTED", "REQUIRED", "TOO_LONG", "TOO_MANY",
     "TYPE_INVALID", "FieldError", "GoRepr", "aggregate_message", "invalid_message", "invalid_status", "validate",
-    "validate_status",
+    "validate_ephemeral_containers", "validate_status",
 ]
 
 Validator = Callable[[dict, "dict | None", list], None]
@@ -186,6 +192,22 @@ def validate_status(resource: Any, obj: dict, old: dict) -> list[FieldError]:
             fn(obj, old, errs)
         except Exception as e:  # noqa: BLE001
             errs.append(_malformed(e))
+    return _dedupe(errs)
+
+
+def validate_ephemeral_containers(resource: Any, obj: dict, old: dict) -> list[FieldError]:
+    """Field errors for a write to ``pods/ephemeralcontainers``.
+
+    ``obj`` must be the stored pod ``old`` with only ``spec.ephemeralContainers`` replaced by the
+    request's (and defaulted), as kube's strategy does before validating.
+    """
+    errs: list[FieldError] = []
+    validate_object_meta(obj.get("metadata"), _namespaced(resource), path_segment_name, errs, kube_finalizers=False)
+    validate_object_meta_update(obj.get("metadata"), old.get("metadata"), errs, kube_finalizers=False)
+    try:
+        _vpod.validate_pod_ephemeral_containers_update(obj, old, errs)
+    except Exception as e:  # noqa: BLE001
+        errs.append(_malformed(e))
     return _dedupe(errs)
 
 

@@ -1,5 +1,5 @@
-"""Validation of the smaller groups: autoscaling, networking, policy, rbac, storage, scheduling,
-coordination, discovery and events.k8s.io (each as kube's ``pkg/apis/<group>/validation``)."""
+"""Validation of the smaller groups: autoscaling, policy, rbac, storage, scheduling, coordination
+and events.k8s.io (each as kube's ``pkg/apis/<group>/validation``)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Pod and PodSpec validation (``pkg/apis/core/validation``: pods, containers, volumes, probes).
+"""Pod and PodSpec validation (``pkg/apis/core/validation``); containers, volumes and resources
+are in ``validation_container``, ``validation_volumes`` and ``validation_resources``.
 
 Used by Pod itself and by every kind that embeds a pod template.  The public
 entry points are :func:`validate_pod_spec`, :func:`validate_pod_template_spec`,
@@ -14,10 +15,10 @@ from k8py.api.validation_container import _containers, _ephemeral_containers, _i
 from k8py.api.validation_resources import validate_resource_requirements
 from k8py.api.validation_volumes import validate_volumes
 from k8py.api.validation_common import (
-    GoRepr, as_dict, as_int, as_list, as_str, duplicate, forbidden, go_map, go_slice, inclusive_range_error, invalid,
-    is_qualified_name, is_valid_ip, is_valid_label_value, name_is_dns_label, name_is_dns_subdomain, not_supported,
-    required, validate_annotations, validate_dns1123_label, validate_dns1123_subdomain, validate_label_selector,
-    validate_labels, validate_object_meta, validate_object_meta_update, validate_qualified_name,
+    GoRepr, as_dict, as_int, as_list, as_str, duplicate, forbidden, go_map, go_quote, go_slice, inclusive_range_error,
+    invalid, is_qualified_name, is_valid_ip, is_valid_label_value, name_is_dns_label, name_is_dns_subdomain,
+    not_supported, required, validate_annotations, validate_dns1123_label, validate_dns1123_subdomain,
+    validate_label_selector, validate_labels, validate_object_meta, validate_object_meta_update, validate_qualified_name,
 )
 
 # --- pod-level fields -------------------------------------------------------------------------------
@@ -473,11 +474,7 @@ def validate_pod_update(new: dict, old: dict, errs: list) -> None:
     """``ValidatePodUpdate``."""
     validate_object_meta_update(new.get("metadata"), old.get("metadata"), errs)
     _pod_metadata_and_spec(new, errs)
-    nm, om = as_dict(as_dict(new.get("metadata")).get("annotations")), as_dict(as_dict(old.get("metadata")).get("annotations"))
-    if (_MIRROR in om or _MIRROR in nm) and om.get(_MIRROR) != nm.get(_MIRROR):
-        p = f"metadata.annotations[{_MIRROR}]"
-        errs.append(forbidden(p, "may not add mirror pod annotation" if _MIRROR not in om else
-                              "may not remove or update mirror pod annotation"))
+    _mirror_annotation_update(new, old, errs)
     ns, os_ = as_dict(new.get("spec")), as_dict(old.get("spec"))
     for key in ("containers", "initContainers"):
         nc, oc = as_list(ns.get(key)), as_list(os_.get(key))
@@ -555,6 +552,46 @@ def validate_pod_update(new: dict, old: dict, errs: list) -> None:
     if munged != os_:
         errs.append(forbidden("spec", f"pod updates may not change fields other than {_UPDATABLE_POD_FIELDS}\n"
                                       + _spec_diff(os_, munged)))
+
+
+def _mirror_annotation_update(new: dict, old: dict, errs: list) -> None:
+    """``ValidatePodSpecificAnnotationUpdates`` (the mirror-pod annotation is immutable)."""
+    nm = as_dict(as_dict(new.get("metadata")).get("annotations"))
+    om = as_dict(as_dict(old.get("metadata")).get("annotations"))
+    if (_MIRROR in om or _MIRROR in nm) and om.get(_MIRROR) != nm.get(_MIRROR):
+        errs.append(forbidden(f"metadata.annotations[{_MIRROR}]",
+                              "may not add mirror pod annotation" if _MIRROR not in om else
+                              "may not remove or update mirror pod annotation"))
+
+
+def validate_pod_ephemeral_containers_update(new: dict, old: dict, errs: list) -> None:
+    """``ValidatePodEphemeralContainersUpdate`` (the ``ephemeralcontainers`` subresource).
+
+    ``new`` must be ``old`` with only ``spec.ephemeralContainers`` taken from the request (kube's
+    ``dropNonEphemeralContainerUpdates``).  Existing ephemeral containers may be neither removed nor
+    changed; the diff in the "may not be changed" message is a JSON rendering, not Go's ``cmp.Diff``.
+    """
+    validate_object_meta_update(new.get("metadata"), old.get("metadata"), errs)
+    _pod_metadata_and_spec(new, errs)
+    _mirror_annotation_update(new, old, errs)
+    if _MIRROR in as_dict(as_dict(old.get("metadata")).get("annotations")):
+        errs[:] = [forbidden("", "static pods do not support ephemeral containers")]
+        return
+    by_name = {}
+    for c in as_list(as_dict(new.get("spec")).get("ephemeralContainers")):
+        c = as_dict(c)
+        by_name[as_str(c.get("name"))] = c
+    for oc in as_list(as_dict(old.get("spec")).get("ephemeralContainers")):
+        oc = as_dict(oc)
+        name = as_str(oc.get("name"))
+        nc = by_name.get(name)
+        if nc is None:
+            errs.append(forbidden("spec.ephemeralContainers",
+                                  f"existing ephemeral containers {go_quote(name)} may not be removed\n"))
+        elif nc != oc:
+            errs.append(forbidden("spec.ephemeralContainers",
+                                  f"existing ephemeral containers {go_quote(name)} may not be changed\n"
+                                  + _spec_diff(oc, nc).replace("core.PodSpec", "core.EphemeralContainer")))
 
 
 def validate_pod_status_update(new: dict, old: dict, errs: list) -> None:

@@ -37,7 +37,7 @@ _DOWNWARD_LABELS = frozenset((
 
 
 def _path_no_backsteps(path: str, target: str, errs: list) -> None:
-    if ".." in target.replace("\\", "/").split("/"):
+    if ".." in target and ".." in target.replace("\\", "/").split("/"):
         errs.append(invalid(path, target, "must not contain '..'"))
 
 
