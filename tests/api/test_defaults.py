@@ -347,13 +347,25 @@ def test_service_type_dependent_defaults():
 def test_namespace_defaults():
     ns = dflt("", "v1", "Namespace", {"metadata": {"name": "team-a"}})
     assert ns["metadata"]["labels"] == {"kubernetes.io/metadata.name": "team-a"}
-    assert ns["spec"] == {"finalizers": ["kubernetes"]}
+    assert "spec" not in ns
     assert ns["status"] == {"phase": "Active"}
-    stored = dflt("", "v1", "Namespace", {"metadata": {"name": "x", "uid": "u", "labels": {"a": "b"}},
+    stored = dflt("", "v1", "Namespace", {"metadata": {"name": "x", "uid": "u", "resourceVersion": "5",
+                                                       "labels": {"a": "b"}},
                                           "spec": {}, "status": {"phase": "Terminating"}})
     assert stored["spec"] == {}
     assert stored["status"]["phase"] == "Terminating"
     assert stored["metadata"]["labels"] == {"a": "b", "kubernetes.io/metadata.name": "x"}
+
+
+def test_namespace_prepare_create():
+    ns = {"metadata": {"name": "a"}}
+    defaults.namespace_prepare_create(ns)
+    assert ns["spec"] == {"finalizers": ["kubernetes"]} and ns["status"] == {"phase": "Active"}
+    ns = {"metadata": {"name": "b"}, "spec": {"finalizers": ["x.io/f"]}, "status": {"phase": "Terminating"}}
+    defaults.namespace_prepare_create(ns)
+    assert ns["spec"] == {"finalizers": ["x.io/f", "kubernetes"]} and ns["status"] == {"phase": "Active"}
+    defaults.namespace_prepare_create(ns)
+    assert ns["spec"] == {"finalizers": ["x.io/f", "kubernetes"]}
 
 
 def test_node_pv_pvc_secret_defaults():

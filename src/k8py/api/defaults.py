@@ -11,8 +11,12 @@ kube reports as a 400 decode error
 
 Create-time strategy/admission mutations that are not defaulting live in
 separate functions: :func:`job_prepare_create` (generated selector and
-labels), :func:`pod_admission_defaults` (DefaultTolerationSeconds and
-Priority admission) and :func:`pod_prepare_create` (initial status).
+labels), :func:`namespace_prepare_create` (the ``kubernetes`` finalizer),
+:func:`pod_admission_defaults` (DefaultTolerationSeconds and Priority
+admission) and :func:`pod_prepare_create` (initial status).
+
+Secrets' ``stringData`` is merged into ``data`` here, as kube's v1 -> internal
+conversion does before anything else sees the object.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from k8py.api import quantity as _q
 
 __all__ = [
     "DecodeError", "apply_defaults", "canonical_resource_list", "image_pull_policy", "job_prepare_create",
-    "pod_admission_defaults", "pod_prepare_create", "pod_qos_class",
+    "namespace_prepare_create", "pod_admission_defaults", "pod_prepare_create", "pod_qos_class",
 ]
 
 DecodeError = _q.QuantityError
@@ -412,9 +416,20 @@ def _service(obj: dict, version: str) -> None:
                 ing["ipMode"] = "VIP"
 
 
-def _is_new(obj: dict) -> bool:
-    meta = obj.get("metadata")
-    return not (isinstance(meta, dict) and (meta.get("uid") or meta.get("resourceVersion")))
+def namespace_prepare_create(obj: dict) -> None:
+    """The Namespace strategy's ``PrepareForCreate``: status Active and the ``kubernetes`` finalizer
+    appended to ``spec.finalizers`` when missing.
+
+    Not part of :func:`apply_defaults` (kube does it in the strategy, not in defaulting).  Only call it
+    once something finalizes namespaces (removes ``kubernetes`` through ``namespaces/{name}/finalize``
+    after emptying them), or deleted namespaces stay ``Terminating`` forever."""
+    spec = _spec(obj)
+    fins = spec.get("finalizers")
+    if not isinstance(fins, list) or not fins:
+        spec["finalizers"] = ["kubernetes"]
+    elif "kubernetes" not in fins:
+        fins.append("kubernetes")
+    obj["status"] = {"phase": "Active"}
 
 
 def _namespace(obj: dict, version: str) -> None:
@@ -427,11 +442,6 @@ def _namespace(obj: dict, version: str) -> None:
         if not isinstance(labels, dict):
             labels = meta["labels"] = {}
         labels["kubernetes.io/metadata.name"] = name
-    if _is_new(obj):
-        # namespace strategy PrepareForCreate
-        spec = _spec(obj)
-        if spec.get("finalizers") is None:
-            spec["finalizers"] = ["kubernetes"]
     status = obj.get("status")
     if not isinstance(status, dict):
         status = obj["status"] = {}

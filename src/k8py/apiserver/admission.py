@@ -16,7 +16,7 @@ import ipaddress
 import random
 from typing import TYPE_CHECKING, Any
 
-from ..api import defaults, managedfields, validation
+from ..api import defaults, managedfields, quantity, validation
 from ..api.registry import Registry, Resource
 from . import errors
 
@@ -64,16 +64,31 @@ class Admission:
                 raise errors.forbidden(r.plural, r.group, name,
                                        f"unable to create new content in namespace {ns} because it is being "
                                        f"terminated")
-        defaults.apply_defaults(r, obj)
+        try:
+            defaults.apply_defaults(r, obj)
+        except quantity.QuantityError as e:
+            raise errors.bad_request(f'{r.kind} in version "{r.version}" cannot be handled as a {r.kind}: {e}')
         if r.kind == "Pod":
             self._admit_pod(obj)
+        elif r.kind == "Namespace":
+            defaults.namespace_prepare_create(obj)
         elif r.kind == "Job" and r.group == "batch":
             defaults.job_prepare_create(obj, obj["metadata"]["uid"])
         elif r.kind == "Service":
             self._allocate_service(obj)
 
     def admit_update(self, r: Resource, new: dict[str, Any], old: dict[str, Any]) -> None:
-        defaults.apply_defaults(r, new)
+        try:
+            defaults.apply_defaults(r, new)
+        except quantity.QuantityError as e:
+            raise errors.bad_request(f'{r.kind} in version "{r.version}" cannot be handled as a {r.kind}: {e}')
+        if r.kind == "Namespace":  # spec.finalizers change only through /finalize
+            spec = new.setdefault("spec", {})
+            old_fin = (old.get("spec") or {}).get("finalizers")
+            if old_fin is None:
+                spec.pop("finalizers", None)
+            else:
+                spec["finalizers"] = old_fin
         if r.kind == "Service":
             spec, ospec = new.setdefault("spec", {}), old.get("spec") or {}
             if spec.get("type") != "ExternalName" and not spec.get("clusterIP") and ospec.get("clusterIP"):
@@ -99,8 +114,7 @@ class Admission:
             errs = validation.validate(r, obj, old)
         if errs:
             name = (obj.get("metadata") or {}).get("name", "")
-            raise errors.invalid(r.kind, r.group, name, validation.invalid_message(r.kind, name, errs),
-                                 [{"reason": e.type, "message": e.message(), "field": e.field} for e in errs])
+            raise errors.from_status(validation.invalid_status(r, name, errs))
 
     def track_fields(self, r: Resource, old: dict[str, Any] | None, new: dict[str, Any], opts: Any,
                      subresource: str) -> None:
@@ -126,17 +140,14 @@ class Admission:
         if not spec.get("serviceAccountName"):
             spec["serviceAccountName"] = spec.get("serviceAccount") or "default"
         spec["serviceAccount"] = spec["serviceAccountName"]
-        defaults.pod_admission_defaults(pod)
         pc_name = spec.get("priorityClassName")
+        pc = None
         if pc_name:
             pc = self._cached("scheduling.k8s.io", "priorityclasses", pc_name)
             if pc is None:
                 raise errors.forbidden("pods", "", pod["metadata"].get("name", ""),
                                        f"no PriorityClass with name {pc_name} was found")
-            spec["priority"] = pc.get("value", 0)
-            spec.setdefault("preemptionPolicy", pc.get("preemptionPolicy", "PreemptLowerPriority"))
-        else:
-            spec.setdefault("priority", 0)
+        defaults.pod_admission_defaults(pod, priority_class=pc)
 
     # -- services -----------------------------------------------------------
     def _used(self) -> tuple[set[str], set[int]]:

@@ -199,7 +199,7 @@ class ResourceHandlers:
         try:
             sel = labels.parse(ls) if ls else None
         except labels.SelectorError as e:
-            raise errors.bad_request(f"unable to parse requirement: {e}" if "unable" not in str(e) else str(e))
+            raise errors.bad_request(str(e))
         try:
             fm = fieldselectors.compile(self.reg.storage_resource(r), fs) if fs else None
         except fieldselectors.FieldSelectorError as e:
@@ -296,9 +296,7 @@ class ResourceHandlers:
         opts = self.write_options(request)
         obj = self.check_object(t.r, await self.read_body(request), t.ns)
         self.check_fields(request, t.r, obj, opts)
-        sub = "status" if t.sub == "status" else ""
-        if t.sub == "finalize":
-            sub = ""
+        sub = t.sub if t.sub in ("status", "finalize") else ""
         out = await self.ostore.update(t.r, t.ns, t.name, obj, opts, sub)
         return self.respond(request, t.r, out, 200, opts)
 

@@ -272,6 +272,8 @@ class ObjectStore:
                 nmd["namespace"] = ns
             if subresource == "status":
                 new = strategy.prepare_status_update(r, new, old)
+            elif subresource == "finalize":
+                new = strategy.prepare_finalize(new, old)
             else:
                 strategy.prepare_update(r, new, old)
                 self.admission.admit_update(r, new, old)
@@ -294,7 +296,8 @@ class ObjectStore:
                 return old
             if opts.dry_run:
                 return new
-            if nmd.get("deletionTimestamp") and not nmd.get("finalizers"):
+            if nmd.get("deletionTimestamp") and not nmd.get("finalizers") and not (
+                    r.kind == "Namespace" and (new.get("spec") or {}).get("finalizers")):
                 try:
                     rev, _ = await self.store.delete(key, kv.mod_revision)
                 except ConflictError:

@@ -144,6 +144,20 @@ def prepare_status_update(r: Resource, body: dict[str, Any], old: dict[str, Any]
     return new
 
 
+def prepare_finalize(body: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
+    """A write through ``namespaces/<name>/finalize``: only spec.finalizers changes."""
+    new = dict(old)
+    new["metadata"] = dict(old.get("metadata") or {})
+    spec = dict(old.get("spec") or {})
+    fin = (body.get("spec") or {}).get("finalizers")
+    if fin:
+        spec["finalizers"] = fin
+    else:
+        spec.pop("finalizers", None)
+    new["spec"] = spec
+    return new
+
+
 def pod_is_terminal(pod: dict[str, Any]) -> bool:
     return (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
 
