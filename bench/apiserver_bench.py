@@ -127,6 +127,9 @@ async def run_backend(label: str, t: Target, n: int, clients: int, watchers: int
         print(f"[{label}] pod creates: {total} in {dt:.2f} s = {total / dt:.0f}/s with {clients} clients "
               f"(p50 {pct(lat, 50):.1f} ms, p99 {pct(lat, 99):.1f} ms)")
 
+        await asyncio.sleep(1.0)
+        print(f"[{label}] API server RSS with {total + clients} pods stored: {rss_mb(t.proc.pid):.0f} MB "
+              f"(after the creates)")
         glat: list[float] = []
 
         async def getter(c: int) -> None:
@@ -151,7 +154,9 @@ async def run_backend(label: str, t: Target, n: int, clients: int, watchers: int
             count = len(json.loads(data).get("items" if what == "JSON" else "rows") or [])
             print(f"[{label}] LIST {count} pods as {what}: {best * 1000:.0f} ms ({len(data) / 1e6:.1f} MB)")
 
-        print(f"[{label}] API server RSS with {total + clients} pods stored: {rss_mb(t.proc.pid):.0f} MB")
+        await asyncio.sleep(1.5)
+        print(f"[{label}] API server RSS with {total + clients} pods stored: {rss_mb(t.proc.pid):.0f} MB "
+              f"(after the lists)")
 
         # watch fan-out: W watchers, then a burst of updates
         async with s.get(base + "?limit=1") as r:

@@ -45,13 +45,16 @@ def _config(args: argparse.Namespace):
 
 
 def _limit_malloc_arenas() -> None:
-    """glibc gives each thread its own malloc arena; a server with a few
-    storage threads then holds far more memory than it uses. Two arenas are
-    plenty for one event loop and its helper threads."""
+    """glibc gives each thread its own malloc arena, and raises its mmap
+    threshold after big frees; a server then holds far more memory than it
+    uses. Two arenas are plenty for one event loop and its helper threads."""
     try:
         import ctypes
         libc = ctypes.CDLL("libc.so.6")
         libc.mallopt(-8, 2)  # M_ARENA_MAX
+        # a fixed mmap threshold: big buffers (list responses) go back to the
+        # system when freed, instead of raising the threshold and staying
+        libc.mallopt(-3, 256 * 1024)  # M_MMAP_THRESHOLD
     except (OSError, AttributeError):
         pass
 

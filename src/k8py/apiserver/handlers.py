@@ -56,9 +56,10 @@ def resolve(reg: Registry, group: str, version: str, rest: list[str]) -> Target:
 
 
 class ResourceHandlers:
-    def __init__(self, reg: Registry, ostore: ObjectStore):
+    def __init__(self, reg: Registry, ostore: ObjectStore, after_large: Callable[[], None] = lambda: None):
         self.reg = reg
         self.ostore = ostore
+        self.after_large = after_large  # called after requests that touched many objects
 
     # ---- dispatch ----------------------------------------------------------
     async def handle(self, request: web.Request, group: str, version: str, rest: list[str]) -> web.StreamResponse:
@@ -235,10 +236,22 @@ class ResourceHandlers:
             if res.remaining is not None:
                 list_meta["remainingItemCount"] = res.remaining
         r = t.r
+        if len(res.entries) > 1000:
+            self.after_large()
         if acc.as_kind == "Table":
-            objs = [self.ostore.entry_obj(r, e) for e in res.entries]
-            return self.send(tables.table(r, objs, time.time(), q.get("includeObject", "Metadata"), list_meta,
-                                          table_version=acc.as_version), acc)
+            # rows are made a chunk at a time so that a large list never holds
+            # every decoded object at once
+            now, include, entries = time.time(), q.get("includeObject", "Metadata"), res.entries
+            table = tables.table(r, [self.ostore.entry_obj(r, e) for e in entries[:500]], now, include,
+                                 list_meta, table_version=acc.as_version)
+            rows = table.get("rows") or []
+            for i in range(500, len(entries), 500):
+                chunk = [self.ostore.entry_obj(r, e) for e in entries[i:i + 500]]
+                rows.extend(tables.table(r, chunk, now, include, list_meta, no_headers=True,
+                                         table_version=acc.as_version).get("rows") or [])
+            if rows:
+                table["rows"] = rows
+            return self.send(table, acc)
         if acc.as_kind in ("PartialObjectMetadataList", "PartialObjectMetadata"):
             items = [partial_metadata(orjson.loads(e.raw), acc.as_version) for e in res.entries]
             return self.send({"kind": "PartialObjectMetadataList", "apiVersion": f"meta.k8s.io/{acc.as_version}",

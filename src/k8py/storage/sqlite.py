@@ -139,7 +139,8 @@ class SQLiteStore:
         self.read_threads = read_threads
         self.watch_queue_limit = watch_queue_limit
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._queue: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[list[tuple[Any, ...]] | None] = queue.SimpleQueue()
+        self._outbox: list[tuple[Any, ...]] = []
         self._writer: threading.Thread | None = None
         self._wconn: sqlite3.Connection | None = None
         self._readers: ThreadPoolExecutor | None = None
@@ -190,6 +191,7 @@ class SQLiteStore:
         self._subs.clear()
         loop = asyncio.get_running_loop()
         if self._writer is not None:
+            self._flush_outbox()
             self._queue.put(None)
             await loop.run_in_executor(None, self._writer.join)
         if self._readers is not None:
@@ -203,8 +205,18 @@ class SQLiteStore:
         if self._closed or self._loop is None:
             raise StorageError("store is closed" if self._closed else "store not started")
         fut = self._loop.create_future()
-        self._queue.put((*op, fut))
+        # Writes issued during one turn of the event loop go to the writer
+        # thread together, as one queue item: one hand-off (and one group
+        # commit) for all of them instead of one per write.
+        if not self._outbox:
+            self._loop.call_soon(self._flush_outbox)
+        self._outbox.append((*op, fut))
         return await fut
+
+    def _flush_outbox(self) -> None:
+        ops, self._outbox = self._outbox, []
+        if ops:
+            self._queue.put(ops)
 
     async def create(self, key: str, value: bytes) -> int:
         return await self._submit("create", key, bytes(value), 0)
@@ -245,9 +257,9 @@ class SQLiteStore:
                     continue
             else:
                 item = q.get()
-            batch = []
+            batch: list[tuple[Any, ...]] = []
             while item is not None:
-                batch.append(item)
+                batch.extend(item)
                 if len(batch) >= MAX_BATCH:
                     break
                 try:
