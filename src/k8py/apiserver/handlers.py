@@ -80,6 +80,11 @@ class ResourceHandlers:
             raise errors.method_not_allowed()
         if t.sub in ("", "status", "finalize"):
             if m == "GET":
+                acc = parse_accept(request.headers.get("Accept"))
+                if not acc.as_kind and acc.media != YAML and not conversion.needs_conversion(t.r):
+                    e = await self.ostore.get_cached(t.r, t.ns, t.name, q.get("resourceVersion", ""))
+                    if e is not None:  # the cached bytes are the answer
+                        return web.Response(body=e.raw, content_type="application/json")
                 obj = await self.ostore.get(t.r, t.ns, t.name, q.get("resourceVersion", ""))
                 return self.respond(request, t.r, obj)
             if m == "PUT":

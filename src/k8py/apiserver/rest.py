@@ -120,16 +120,22 @@ class ObjectStore:
         return kv
 
     async def get(self, r: Resource, ns: str | None, name: str, rv: str = "") -> dict[str, Any]:
-        """A consistent read (or any recent one, for resourceVersion=0). It is
-        served from the watch cache once the cache has caught up with storage
-        when that is cheap to know (SQLite); otherwise from storage."""
+        e = await self.get_cached(r, ns, name, rv)
+        if e is not None:
+            return self.entry_obj(r, e)
+        return self.decode(r, await self.get_kv(r, ns, name))
+
+    async def get_cached(self, r: Resource, ns: str | None, name: str, rv: str = "") -> Entry | None:
+        """The cache's entry for a consistent read (or any recent one, for
+        resourceVersion=0), once the cache has caught up with storage, when
+        that is cheap to know (SQLite). None: read storage instead."""
         if rv == "0" or (self.store_revision_is_local and await self.caches.wait_fresh(
                 await self.store.current_revision(), 1.0)):
             e = self.cache(r).objects.get(r.key(ns, name))
             if e is None:
                 raise errors.not_found(r.plural, r.group, name)
-            return self.entry_obj(r, e)
-        return self.decode(r, await self.get_kv(r, ns, name))
+            return e
+        return None
 
     def cache(self, r: Resource):
         return self.caches.caches[self.stored(r).key_prefix]
