@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from fakeschema import FI
 
 from k8py.api import fieldset as fs
 from k8py.api.managedfields import (
@@ -24,21 +24,6 @@ LATER = "2024-05-01T10:05:00Z"
 # ---------------------------------------------------------------------------
 # A small fake schema with the duck-typed interface of k8py.api.schema
 # ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FI:
-    name: str
-    type: str
-    ref: str | None = None
-    items_type: str | None = None
-    patch_strategy: str = ""
-    patch_merge_key: str = ""
-    list_type: str = ""
-    list_map_keys: tuple[str, ...] = ()
-    map_type: str = ""
-    required: bool = False
-
 
 META = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
 OWNER = "io.k8s.apimachinery.pkg.apis.meta.v1.OwnerReference"

@@ -10,9 +10,9 @@ from __future__ import annotations
 import copy
 import json
 import time
-from dataclasses import dataclass
 
 import pytest
+from fakeschema import FI
 
 from k8py.api.patch import (
     PatchError,
@@ -24,17 +24,6 @@ from k8py.api.patch import (
 
 # --------------------------------------------------------------------------
 # a small fake schema with the patch metadata of the real types
-
-
-@dataclass(frozen=True)
-class FI:
-    name: str
-    type: str
-    ref: str | None = None
-    items_type: str | None = None
-    patch_strategy: str = ""
-    patch_merge_key: str = ""
-    list_type: str = ""
 
 
 def _obj(name: str, ref: str, strategy: str = "") -> FI:

@@ -27,6 +27,7 @@ from __future__ import annotations
 from typing import Any, Iterable, Sequence
 
 from k8py.api import fieldset as fs
+from k8py.api import gofmt
 from k8py.api.managedfields import (
     BEFORE_FIRST_APPLY,
     FIELD_MANAGER_MAX_LENGTH,
@@ -39,11 +40,13 @@ from k8py.api.managedfields import (
     manager_identity_json,
     print_manager,
     record_update,
+    release_fields,
     reset_filter,
     strip_meta,
     update_managed_fields,
     ManagedFieldsError,
 )
+from k8py.api.status import failure_status
 
 __all__ = [
     "ApplyConflict",
@@ -71,14 +74,7 @@ class ApplyError(Exception):
         self.details = details
 
     def status(self) -> dict:
-        st: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                              "message": self.message}
-        if self.reason:
-            st["reason"] = self.reason
-        if self.details is not None:
-            st["details"] = self.details
-        st["code"] = self.code
-        return st
+        return failure_status(self.message, self.code, self.reason, self.details)
 
 
 class ApplyConflict(Exception):
@@ -182,42 +178,6 @@ def _gvk_string(api_version: Any, kind: Any) -> str:
 # ---------------------------------------------------------------------------
 
 
-def _gov(v: Any) -> str:
-    """Go's %v of an unstructured value."""
-    if v is None:
-        return "<nil>"
-    if v is True:
-        return "true"
-    if v is False:
-        return "false"
-    if isinstance(v, float):
-        return fs._go_float(v)
-    if isinstance(v, dict):
-        return "map[" + " ".join(f"{k}:{_gov(v[k])}" for k in sorted(v)) + "]"
-    if isinstance(v, list):
-        return "[" + " ".join(_gov(x) for x in v) + "]"
-    return str(v)
-
-
-def _gosharp(v: Any) -> str:
-    """Go's %#v of an unstructured value."""
-    if v is None:
-        return "interface {}(nil)"
-    if v is True:
-        return "true"
-    if v is False:
-        return "false"
-    if isinstance(v, str):
-        return fs._go_quote(v)
-    if isinstance(v, float):
-        return fs._go_float(v)
-    if isinstance(v, dict):
-        return "map[string]interface {}{" + ", ".join(f"{fs._go_quote(k)}:{_gosharp(v[k])}" for k in sorted(v)) + "}"
-    if isinstance(v, list):
-        return "[]interface {}{" + ", ".join(_gosharp(x) for x in v) + "}"
-    return str(v)
-
-
 def _gotype(v: Any) -> str:
     if v is True or v is False:
         return "bool"
@@ -247,13 +207,13 @@ def _scalar_error(td: fs.TD, v: Any) -> str | None:
             return f"expected numeric (int or float), got {_gotype(v)}"
     elif s == fs.S_STRING:
         if not isinstance(v, str):
-            return f"expected string, got &value.valueUnstructured{{Value:{_gosharp(v)}}}"
+            return f"expected string, got &value.valueUnstructured{{Value:{gofmt.sharp(v, floats='json')}}}"
     elif s == fs.S_BOOL:
         if not isinstance(v, bool):
-            return f"expected boolean, got &{{{_gov(v)}}}"
+            return f"expected boolean, got &{{{gofmt.value(v, floats='json')}}}"
     else:
         if isinstance(v, (dict, list)):
-            return f"expected any scalar, got &{{{_gov(v)}}}"
+            return f"expected any scalar, got &{{{gofmt.value(v, floats='json')}}}"
     return None
 
 
@@ -268,7 +228,7 @@ def _item_error(td: fs.TD, item: Any) -> str:
         return "associative list with keys may not have a null element"
     if not isinstance(item, dict):
         return "associative list with keys may not have non-map elements"
-    keys = "[" + " ".join(fs._go_quote(k) for k in td.keys) + "]"
+    keys = "[" + " ".join(gofmt.quote(k) for k in td.keys) + "]"
     return (f"associative list with keys has an element that omits all key fields {keys} "
             f"(and doesn't have default values for any key fields)")
 
@@ -289,7 +249,7 @@ def _validate(v: Any, td: fs.TD, path: str, errs: list[tuple[str, str]]) -> None
         return
     if kind == fs.STRUCT or kind == fs.MAP:
         if not isinstance(v, dict):
-            errs.append((path, f"expected map, got &{{{_gov(v)}}}"))
+            errs.append((path, f"expected map, got &{{{gofmt.value(v, floats='json')}}}"))
             return
         for k, x in v.items():
             ctd, _ = td.child(k)
@@ -300,7 +260,7 @@ def _validate(v: Any, td: fs.TD, path: str, errs: list[tuple[str, str]]) -> None
         return
     # associative lists
     if not isinstance(v, list):
-        errs.append((path, f"expected list, got &{{{_gov(v)}}}"))
+        errs.append((path, f"expected list, got &{{{gofmt.value(v, floats='json')}}}"))
         return
     seen: set[str] = set()
     item_td = td.item or fs._ATOMIC
@@ -633,20 +593,7 @@ def server_side_apply(live: dict | None, applied: dict, manager: str, force: boo
             conflicts.extend((key, p) for p in fs.iter_paths(clash))
     if conflicts and not force:
         raise ApplyConflict(conflicts)
-    for key in list(managed):
-        if key == me:
-            continue
-        ent = managed[key]
-        s = ent.fields
-        if changed:
-            s = fs.difference(s, changed)
-        if removed:
-            s = fs.difference(s, removed)
-        if s is not ent.fields:
-            if s:
-                managed[key] = Entry(s, ent.api_version, ent.applied, ent.time)
-            else:
-                del managed[key]
+    release_fields(managed, changed, removed, keep=me)
 
     object_changed = live is None or merged != base
     ent = managed[me]

@@ -32,12 +32,12 @@ over objects: ``ToFieldSet`` (:func:`to_fieldset`), ``Compare``
 from __future__ import annotations
 
 import json
-import math
 import re
-from decimal import Decimal
 from typing import Any, Iterator
 
 import orjson
+
+from k8py.api import gofmt
 
 __all__ = [
     "TD",
@@ -86,27 +86,6 @@ def _jstr(s: str) -> str:
     )
 
 
-def _go_float(f: float) -> str:
-    """A float64 as encoding/json writes it ('f' format, 'e' outside [1e-6, 1e21))."""
-    if f != f or math.isinf(f):
-        return "null"
-    a = abs(f)
-    if a != 0 and (a < 1e-6 or a >= 1e21):
-        s = repr(f)
-        mant, _, exp = s.partition("e")
-        sign = exp[:1] if exp[:1] in ("+", "-") else "+"
-        digits = exp.lstrip("+-")
-        if len(digits) == 2 and digits[0] == "0" and sign == "-":
-            digits = digits[1:]
-        return f"{mant}e{sign}{digits}"
-    s = repr(f)
-    if "e" in s or "E" in s:
-        s = format(Decimal(s), "f")
-    if s.endswith(".0"):
-        s = s[:-2]
-    return s
-
-
 def go_json(v: Any) -> str:
     """Compact JSON with sorted object keys, HTML-escaped, as Go writes it."""
     if isinstance(v, str):
@@ -120,7 +99,7 @@ def go_json(v: Any) -> str:
     if isinstance(v, int):
         return str(v)
     if isinstance(v, float):
-        return _go_float(v)
+        return gofmt.float_str(v, "json")
     if isinstance(v, dict):
         return "{" + ",".join(_jstr(k) + ":" + go_json(v[k]) for k in sorted(v)) + "}"
     if isinstance(v, (list, tuple)):
@@ -202,25 +181,6 @@ def _parse_pe(s: str) -> tuple[str, Any]:
     raise FieldSetError(f"invalid path element {s!r}")
 
 
-def _go_quote(s: str) -> str:
-    out = ['"']
-    for ch in s:
-        if ch == '"' or ch == "\\":
-            out.append("\\" + ch)
-        elif ch.isprintable():
-            out.append(ch)
-        elif ch in "\a\b\f\n\r\t\v":
-            out.append({"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}[ch])
-        elif ord(ch) < 0x80:
-            out.append("\\x%02x" % ord(ch))
-        elif ord(ch) < 0x10000:
-            out.append("\\u%04x" % ord(ch))
-        else:
-            out.append("\\U%08x" % ord(ch))
-    out.append('"')
-    return "".join(out)
-
-
 def _value_string(v: Any) -> str:
     """SMD's value.ToString."""
     if v is None:
@@ -232,9 +192,9 @@ def _value_string(v: Any) -> str:
     if isinstance(v, int):
         return str(v)
     if isinstance(v, float):
-        return _go_float(v)
+        return gofmt.float_str(v, "json")
     if isinstance(v, str):
-        return _go_quote(v)
+        return gofmt.quote(v)
     if isinstance(v, list):
         return "[" + ",".join(_value_string(x) for x in v) + "]"
     if isinstance(v, dict):

@@ -16,6 +16,8 @@ from __future__ import annotations
 import re
 from typing import Iterable, Mapping, Sequence
 
+from k8py.api import gofmt
+
 __all__ = [
     "EXISTS", "DOES_NOT_EXIST", "EQUALS", "DOUBLE_EQUALS", "NOT_EQUALS", "IN", "NOT_IN", "GT", "LT",
     "Requirement", "Selector", "SelectorError", "everything", "from_label_selector", "nothing",
@@ -115,37 +117,10 @@ def validate_label_value(value: str) -> list[str]:
     return errs
 
 
-def _go_quote(s: str) -> str:
-    out = ['"']
-    for ch in s:
-        if ch == '"':
-            out.append('\\"')
-        elif ch == "\\":
-            out.append("\\\\")
-        elif ch.isprintable():
-            out.append(ch)
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ch in "\a\b\f\v":
-            out.append({"\a": "\\a", "\b": "\\b", "\f": "\\f", "\v": "\\v"}[ch])
-        elif ord(ch) < 0x80:
-            out.append(f"\\x{ord(ch):02x}")
-        elif ord(ch) < 0x10000:
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(f"\\U{ord(ch):08x}")
-    out.append('"')
-    return "".join(out)
-
-
 def _go_str_slice(vals: Sequence[str] | None) -> str:
     if vals is None:
         return "[]string(nil)"
-    return "[]string{" + ", ".join(_go_quote(v) for v in vals) + "}"
+    return "[]string{" + ", ".join(gofmt.quote(v) for v in vals) + "}"
 
 
 class SelectorError(ValueError):
@@ -194,7 +169,7 @@ class Requirement:
         values_path = "values" if not path else path + ".values"
         kerrs = validate_label_key(key)
         if kerrs:
-            errs.append(f"{key_path}: Invalid value: {_go_quote(key)}: " + "; ".join(kerrs))
+            errs.append(f"{key_path}: Invalid value: {gofmt.quote(key)}: " + "; ".join(kerrs))
         n = len(values) if values is not None else 0
         if operator in (IN, NOT_IN):
             if n == 0:
@@ -214,16 +189,16 @@ class Requirement:
                             "for 'Gt', 'Lt' operators, exactly one value is required")
             for i, v in enumerate(values or ()):
                 if _parse_int64(v) is None:
-                    errs.append(f"{values_path}[{i}]: Invalid value: {_go_quote(v)}: "
+                    errs.append(f"{values_path}[{i}]: Invalid value: {gofmt.quote(v)}: "
                                 "for 'Gt', 'Lt' operators, the value must be an integer")
         else:
-            supported = ", ".join(_go_quote(o) for o in _VALID_OPERATORS)
+            supported = ", ".join(gofmt.quote(o) for o in _VALID_OPERATORS)
             op_path = "operator" if not path else path + ".operator"
-            errs.append(f"{op_path}: Unsupported value: {_go_quote(operator)}: supported values: {supported}")
+            errs.append(f"{op_path}: Unsupported value: {gofmt.quote(operator)}: supported values: {supported}")
         for v in values or ():
             verrs = validate_label_value(v)
             if verrs:
-                errs.append(f"{values_path}[{key}]: Invalid value: {_go_quote(v)}: " + "; ".join(verrs))
+                errs.append(f"{values_path}[{key}]: Invalid value: {gofmt.quote(v)}: " + "; ".join(verrs))
         if errs:
             raise SelectorError(_aggregate(errs))
         return cls(key, operator, values or ())
@@ -452,7 +427,7 @@ class _Parser:
             raise SelectorError(f"found '{lit}', expected: identifier")
         kerrs = validate_label_key(lit)
         if kerrs:
-            raise SelectorError(f"<nil>: Invalid value: {_go_quote(lit)}: " + "; ".join(kerrs))
+            raise SelectorError(f"<nil>: Invalid value: {gofmt.quote(lit)}: " + "; ".join(kerrs))
         t, _ = self.lookahead(True)
         if t in (_T_EOS, _T_COMMA) and op != DOES_NOT_EXIST:
             op = EXISTS
@@ -554,7 +529,7 @@ def from_label_selector(ls: Mapping | None) -> Selector:
         opname = expr.get("operator") or ""
         op = _LS_OPS.get(opname) if isinstance(opname, str) else None
         if op is None:
-            raise SelectorError(f"{_go_quote(str(opname))} is not a valid label selector operator")
+            raise SelectorError(f"{gofmt.quote(str(opname))} is not a valid label selector operator")
         vals = expr.get("values")
         if vals is not None and not isinstance(vals, (list, tuple)):
             raise SelectorError(f"invalid label selector requirement values: {vals!r}")

@@ -28,6 +28,7 @@ from datetime import datetime
 from typing import Any, Iterable, Sequence
 
 from k8py.api import fieldset as fs
+from k8py.api import gofmt
 
 __all__ = [
     "Entry",
@@ -41,6 +42,7 @@ __all__ = [
     "print_manager",
     "reset_filter",
     "record_update",
+    "release_fields",
     "strip_meta",
     "FIELD_MANAGER_MAX_LENGTH",
 ]
@@ -100,9 +102,9 @@ def manager_identity_json(ident: Identity) -> str:
 
 def print_manager(ident: Identity) -> str:
     """How conflicts name a manager: ``"kubectl-edit" using apps/v1``, ``"x" with subresource "status"``."""
-    out = fs._go_quote(ident[0])
+    out = gofmt.quote(ident[0])
     if ident[3]:
-        out += f" with subresource {fs._go_quote(ident[3])}"
+        out += f" with subresource {gofmt.quote(ident[3])}"
     if ident[1] == "Update":
         out += f" using {ident[2]}"
     return out
@@ -317,6 +319,24 @@ def strip_meta(s: dict) -> dict:
 # ---------------------------------------------------------------------------
 
 
+def release_fields(managed: Managed, changed: dict, removed: dict, keep: Identity | None = None) -> None:
+    """Take ``changed`` and ``removed`` out of every manager's set but ``keep``'s, in place; drop emptied entries."""
+    for key in list(managed):
+        if key == keep:
+            continue
+        ent = managed[key]
+        s = ent.fields
+        if changed:
+            s = fs.difference(s, changed)
+        if removed:
+            s = fs.difference(s, removed)
+        if s is not ent.fields:
+            if s:
+                managed[key] = Entry(s, ent.api_version, ent.applied, ent.time)
+            else:
+                del managed[key]
+
+
 def record_update(managed: Managed, old: dict | None, new: dict, td: fs.TD, ident: Identity,
                   api_version: str, now: str, filt: Filter | None) -> None:
     """SMD Updater.Update through kube's managedFieldsUpdater and stripMeta, in place."""
@@ -325,18 +345,7 @@ def record_update(managed: Managed, old: dict | None, new: dict, td: fs.TD, iden
         added, modified, removed = filt(added), filt(modified), filt(removed)
     changed = fs.union(modified, added)
     if managed and (changed or removed):
-        for key in list(managed):
-            ent = managed[key]
-            s = ent.fields
-            if changed:
-                s = fs.difference(s, changed)
-            if removed:
-                s = fs.difference(s, removed)
-            if s is not ent.fields:
-                if not s:
-                    del managed[key]
-                else:
-                    managed[key] = Entry(s, ent.api_version, ent.applied, ent.time)
+        release_fields(managed, changed, removed)
     mine = strip_meta(changed)
     if not mine:
         return

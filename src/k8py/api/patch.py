@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import json
 import re
-from decimal import Decimal
 from typing import Any
 
 import orjson
 import yaml
+
+from k8py.api import gofmt
+from k8py.api.status import failure_status
 
 __all__ = [
     "MAX_JSON_PATCH_OPERATIONS",
@@ -114,19 +116,7 @@ class PatchError(Exception):
 
     def status(self) -> dict[str, Any]:
         """The ``metav1.Status`` body Kubernetes responds with."""
-        st: dict[str, Any] = {
-            "kind": "Status",
-            "apiVersion": "v1",
-            "metadata": {},
-            "status": "Failure",
-            "message": self.message,
-        }
-        if self.reason:
-            st["reason"] = self.reason
-        if self.details is not None:
-            st["details"] = self.details
-        st["code"] = self.code
-        return st
+        return failure_status(self.message, self.code, self.reason, self.details)
 
     def __repr__(self) -> str:
         return f"PatchError({self.code}, {self.message!r})"
@@ -169,49 +159,6 @@ def json_kind(v: Any) -> str:
     return "null"
 
 
-def _go_float(f: float) -> str:
-    if f != f:
-        return "NaN"
-    if f in (float("inf"), float("-inf")):
-        return "+Inf" if f > 0 else "-Inf"
-    if f == 0:
-        return "-0" if str(f).startswith("-") else "0"
-    sign, digits_t, exp = Decimal(repr(f)).as_tuple()
-    digits = "".join(map(str, digits_t)).rstrip("0") or "0"
-    assert isinstance(exp, int)
-    exp10 = len(digits_t) + exp - 1  # exponent of the first digit
-    neg = "-" if sign else ""
-    if exp10 < -4 or exp10 >= 6:  # strconv 'g', shortest: eprec = 6
-        mant = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
-        return f"{neg}{mant}e{'-' if exp10 < 0 else '+'}{abs(exp10):02d}"
-    if exp10 < 0:
-        return f"{neg}0.{'0' * (-exp10 - 1)}{digits}"
-    if len(digits) <= exp10 + 1:
-        return neg + digits + "0" * (exp10 + 1 - len(digits))
-    return f"{neg}{digits[:exp10 + 1]}.{digits[exp10 + 1:]}"
-
-
-def go_fmt(v: Any) -> str:
-    """Format a decoded JSON value as Go's ``fmt`` ``%v`` does."""
-    if v is None:
-        return "<nil>"
-    if v is True:
-        return "true"
-    if v is False:
-        return "false"
-    if isinstance(v, str):
-        return v
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        return _go_float(v)
-    if isinstance(v, dict):
-        return "map[" + " ".join(f"{k}:{go_fmt(v[k])}" for k in sorted(v)) + "]"
-    if isinstance(v, (list, tuple)):
-        return "[" + " ".join(go_fmt(x) for x in v) + "]"
-    return str(v)
-
-
 def go_fmt_s(v: Any) -> str:
     """Go's ``%s`` of an ``interface{}`` holding a decoded JSON value."""
     if isinstance(v, str):
@@ -219,13 +166,8 @@ def go_fmt_s(v: Any) -> str:
     if v is None:
         return "%!s(<nil>)"
     if isinstance(v, (bool, int, float)):
-        return f"%!s({go_type(v)}={go_fmt(v)})"
-    return go_fmt(v)
-
-
-def go_quote(s: str) -> str:
-    """Approximately ``strconv.Quote``."""
-    return json.dumps(s, ensure_ascii=False)
+        return f"%!s({go_type(v)}={gofmt.value(v)})"
+    return gofmt.value(v)
 
 
 def _compact_json(v: Any) -> str:
@@ -252,7 +194,7 @@ def patch_decode_error(patched: Any, detail: str) -> PatchError:
     handler; ``patched`` is the patched document (or its JSON text).
     """
     text = patched if isinstance(patched, str) else _compact_json(patched)
-    body = f"Invalid value: {go_quote(text)}: {detail}"
+    body = f"Invalid value: {gofmt.quote(text, style='json')}: {detail}"
     return PatchError(
         422,
         f' "" is invalid: patch: {body}',
@@ -317,7 +259,7 @@ def _yaml_key(k: Any) -> str:
         return k
     if k is None:
         return "null"
-    return go_fmt(k)
+    return gofmt.value(k)
 
 
 def _yaml_mapping(loader: Any, node: Any) -> dict[str, Any]:
@@ -491,10 +433,10 @@ def _unescape(token: str) -> str:
 def _atoi(s: str) -> int:
     """strconv.Atoi, raising its error text."""
     if not _INT_RE.match(s):
-        raise _OpError(f"strconv.Atoi: parsing {go_quote(s)}: invalid syntax")
+        raise _OpError(f"strconv.Atoi: parsing {gofmt.quote(s, style='json')}: invalid syntax")
     n = int(s)
     if not -_INT64_MAX - 1 <= n <= _INT64_MAX:
-        raise _OpError(f"strconv.Atoi: parsing {go_quote(s)}: value out of range")
+        raise _OpError(f"strconv.Atoi: parsing {gofmt.quote(s, style='json')}: value out of range")
     return n
 
 

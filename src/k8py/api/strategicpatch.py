@@ -31,7 +31,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from k8py.api.patch import PatchError, go_fmt, go_fmt_s, go_type, json_kind
+from k8py.api import gofmt
+from k8py.api.patch import PatchError, go_fmt_s, go_type, json_kind
 
 __all__ = ["apply_strategic_merge_patch"]
 
@@ -74,11 +75,11 @@ def _err_bad_arg_type(expected: Any, actual: Any) -> PatchError:
 
 
 def _err_no_merge_key(m: Any, key: str) -> PatchError:
-    return _internal(f"map: {go_fmt(m)} does not contain declared merge key: {key}")
+    return _internal(f"map: {gofmt.value(m)} does not contain declared merge key: {key}")
 
 
 def _err_bad_patch_type(t: Any, m: Any) -> PatchError:
-    return _internal(f"unknown patch type: {go_fmt_s(t)} in map: {go_fmt(m)}")
+    return _internal(f"unknown patch type: {go_fmt_s(t)} in map: {gofmt.value(m)}")
 
 
 ERR_BAD_PATCH_FORMAT_FOR_PRIMITIVE_LIST = "invalid patch format of primitive list"
@@ -159,7 +160,7 @@ def _other_strategy(strategy: str) -> str:
             return parts[1]
         if parts[1] == "retainKeys":
             return parts[0]
-    raise _internal(f"unexpected patch strategy: {go_fmt(parts)}")
+    raise _internal(f"unexpected patch strategy: {gofmt.value(parts)}")
 
 
 def _element_is_map(*lists: list[Any]) -> bool:
@@ -173,7 +174,7 @@ def _element_is_map(*lists: list[Any]) -> bool:
                 if t is list:
                     raise _invalid(ERR_NO_LIST_OF_LISTS)
             elif t is not prev:
-                raise _internal(f"list element types are not identical: {go_fmt(list(lists))}")
+                raise _internal(f"list element types are not identical: {gofmt.value(list(lists))}")
     if prev is _UNSET:
         raise _internal("no elements in any of the given slices")
     return prev is dict
@@ -415,7 +416,7 @@ def _validate_set_element_order(patch_list: list[Any] | None, order: list[Any], 
         si += 1
     if pi < len(non_delete) and si >= len(order):
         raise _internal(
-            f"The order in patch list:\n{go_fmt(patch_list)}\n doesn't match {_SEO} list:\n{go_fmt(order)}\n"
+            f"The order in patch list:\n{gofmt.value(patch_list)}\n doesn't match {_SEO} list:\n{gofmt.value(order)}\n"
         )
 
 

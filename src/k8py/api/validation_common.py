@@ -11,11 +11,13 @@ intermediate lists), and field paths are plain strings (``spec.containers[0].ima
 from __future__ import annotations
 
 import base64
+import json
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from k8py.api import gofmt
 from k8py.api import quantity as _q
 from k8py.api.labels import SelectorError, from_label_selector, validate_label_key, validate_label_value
 
@@ -129,46 +131,11 @@ def internal_error(path: str, detail: str) -> FieldError:
 
 
 # --- Go value formatting -------------------------------------------------------------------------
-_ESC = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
-
-
 def go_quote(s: str) -> str:
-    """Go ``strconv.Quote``."""
+    """Go ``strconv.Quote``; a value that is not a string renders as ``go_value`` does."""
     if not isinstance(s, str):
         return go_value(s)
-    if s.isprintable() and '"' not in s and "\\" not in s:
-        return f'"{s}"'
-    out = ['"']
-    for ch in s:
-        if ch == '"':
-            out.append('\\"')
-        elif ch == "\\":
-            out.append("\\\\")
-        elif ch.isprintable():
-            out.append(ch)
-        elif ch in _ESC:
-            out.append(_ESC[ch])
-        elif ord(ch) < 0x80:
-            out.append(f"\\x{ord(ch):02x}")
-        elif ord(ch) < 0x10000:
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(f"\\U{ord(ch):08x}")
-    out.append('"')
-    return "".join(out)
-
-
-def go_float(f: float) -> str:
-    """Go ``%v`` of a float64."""
-    if f == int(f) and abs(f) < 1e21:
-        return str(int(f))
-    r = repr(f)
-    if "e" in r:
-        mant, _, exp = r.partition("e")
-        sign = "-" if exp.startswith("-") else "+"
-        exp = exp.lstrip("+-").rjust(2, "0")
-        return f"{mant}e{sign}{exp}"
-    return r
+    return gofmt.quote(s)
 
 
 def go_value(v: object) -> str:
@@ -184,7 +151,7 @@ def go_value(v: object) -> str:
     if isinstance(v, int):
         return str(v)
     if isinstance(v, float):
-        return go_float(v)
+        return gofmt.float_str(v, "int")
     if isinstance(v, _q.Quantity):
         return str(v)
     if isinstance(v, Mapping):
@@ -669,6 +636,19 @@ def selector_or_none(sel: object):
         return from_label_selector(sel if isinstance(sel, dict) else None)
     except SelectorError:
         return None
+
+
+def spec_diff(type_name: str, old: Mapping, new: Mapping) -> str:
+    """The field diff kube appends to "updates to ... are forbidden" errors, top-level keys only."""
+    lines = [f"  {type_name}{{"]
+    for k in sorted(set(old) | set(new)):
+        if old.get(k) != new.get(k):
+            if k in old:
+                lines.append(f"- \t{k}: {json.dumps(old[k], sort_keys=True)},")
+            if k in new:
+                lines.append(f"+ \t{k}: {json.dumps(new[k], sort_keys=True)},")
+    lines.append("  }")
+    return "\n".join(lines) + "\n"
 
 
 # --- object metadata ---------------------------------------------------------------------------------

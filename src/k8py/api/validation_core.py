@@ -11,7 +11,7 @@ from k8py.api.labels import selector_from_set
 from k8py.api.validation_common import (
     FIELD_IMMUTABLE_MSG, GoRepr, as_dict, as_int, as_list, as_str, decoded_len, duplicate, forbidden, go_map, go_quote,
     go_slice, invalid, is_config_map_key, is_qualified_name, is_valid_cidr, is_valid_label_value, name_is_dns_label,
-    name_is_dns_subdomain, not_supported, parse_q, required, str_map, too_long, validate_dns1123_subdomain,
+    name_is_dns_subdomain, not_supported, parse_q, required, spec_diff, str_map, too_long, validate_dns1123_subdomain,
     validate_label_selector, validate_meta, validate_nonnegative, validate_object_meta, validate_object_meta_update,
     validate_qualified_name,
 )
@@ -387,7 +387,8 @@ def validate_pvc(obj: dict, old: dict | None, errs: list) -> None:
         new_cmp.pop("storageClassName", None)
     if new_cmp != old_cmp:
         errs.append(forbidden("spec", "spec is immutable after creation except resources.requests and "
-                                      "volumeAttributesClassName for bound claims\n" + _dict_diff(old_cmp, new_cmp)))
+                                      "volumeAttributesClassName for bound claims\n"
+                                      + spec_diff("core.PersistentVolumeClaimSpec", old_cmp, new_cmp)))
     nq = parse_q(as_dict(as_dict(spec.get("resources")).get("requests")).get("storage", "0"))
     oq = parse_q(as_dict(as_dict(ospec.get("resources")).get("requests")).get("storage", "0"))
     if nq is not None and oq is not None and nq < oq:
@@ -396,18 +397,6 @@ def validate_pvc(obj: dict, old: dict | None, errs: list) -> None:
             errs.append(forbidden("spec.resources.requests.storage", "field can not be less than status.capacity"))
     if spec.get("volumeMode") != ospec.get("volumeMode"):
         errs.append(invalid("volumeMode", spec.get("volumeMode"), FIELD_IMMUTABLE_MSG))
-
-
-def _dict_diff(old: dict, new: dict) -> str:
-    lines = ["  core.PersistentVolumeClaimSpec{"]
-    for k in sorted(set(old) | set(new)):
-        if old.get(k) != new.get(k):
-            if k in old:
-                lines.append(f"- \t{k}: {json.dumps(old[k], sort_keys=True)},")
-            if k in new:
-                lines.append(f"+ \t{k}: {json.dumps(new[k], sort_keys=True)},")
-    lines.append("  }")
-    return "\n".join(lines) + "\n"
 
 
 def validate_pv(obj: dict, old: dict | None, errs: list) -> None:

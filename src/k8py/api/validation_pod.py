@@ -17,7 +17,7 @@ from k8py.api.validation_volumes import validate_volumes
 from k8py.api.validation_common import (
     GoRepr, as_dict, as_int, as_list, as_str, duplicate, forbidden, go_map, go_quote, go_slice, inclusive_range_error,
     invalid, is_qualified_name, is_valid_ip, is_valid_label_value, name_is_dns_label, name_is_dns_subdomain,
-    not_supported, required, validate_annotations, validate_dns1123_label, validate_dns1123_subdomain,
+    not_supported, required, spec_diff, validate_annotations, validate_dns1123_label, validate_dns1123_subdomain,
     validate_label_selector, validate_labels, validate_object_meta, validate_object_meta_update, validate_qualified_name,
 )
 
@@ -454,18 +454,6 @@ _UPDATABLE_POD_FIELDS = ",".join((
 ))
 
 
-def _spec_diff(old: dict, new: dict) -> str:
-    lines = ["  core.PodSpec{"]
-    for k in sorted(set(old) | set(new)):
-        if old.get(k) != new.get(k):
-            if k in old:
-                lines.append(f"- \t{k}: {json.dumps(old[k], sort_keys=True)},")
-            if k in new:
-                lines.append(f"+ \t{k}: {json.dumps(new[k], sort_keys=True)},")
-    lines.append("  }")
-    return "\n".join(lines) + "\n"
-
-
 def _toleration_key(t: dict) -> tuple:
     return tuple(sorted((k, json.dumps(v, sort_keys=True)) for k, v in t.items() if k != "tolerationSeconds"))
 
@@ -551,7 +539,7 @@ def validate_pod_update(new: dict, old: dict, errs: list) -> None:
                 munged.pop("affinity", None)
     if munged != os_:
         errs.append(forbidden("spec", f"pod updates may not change fields other than {_UPDATABLE_POD_FIELDS}\n"
-                                      + _spec_diff(os_, munged)))
+                                      + spec_diff("core.PodSpec", os_, munged)))
 
 
 def _mirror_annotation_update(new: dict, old: dict, errs: list) -> None:
@@ -591,7 +579,7 @@ def validate_pod_ephemeral_containers_update(new: dict, old: dict, errs: list) -
         elif nc != oc:
             errs.append(forbidden("spec.ephemeralContainers",
                                   f"existing ephemeral containers {go_quote(name)} may not be changed\n"
-                                  + _spec_diff(oc, nc).replace("core.PodSpec", "core.EphemeralContainer")))
+                                  + spec_diff("core.PodSpec", oc, nc).replace("core.PodSpec", "core.EphemeralContainer")))
 
 
 def validate_pod_status_update(new: dict, old: dict, errs: list) -> None:
