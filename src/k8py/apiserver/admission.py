@@ -44,23 +44,33 @@ class Admission:
         e = c.objects.get(f"/registry/{group or 'core'}/{plural}/{key_tail}")
         return e.obj() if e else None
 
-    async def _namespace(self, ns: str) -> dict[str, Any] | None:
-        obj = self._cached("", "namespaces", ns)
-        if obj is None:
+    def _namespace_entry(self, ns: str):
+        c = self.caches.caches.get("/registry/core/namespaces/")
+        return c.objects.get("/registry/core/namespaces/" + ns) if c is not None else None
+
+    async def _namespace_state(self, ns: str) -> str:
+        """"missing", "terminating" or "active", from the cache (without
+        decoding the namespace: this runs on every namespaced create)."""
+        e = self._namespace_entry(ns)
+        if e is None:
             # a namespace created an instant ago may not be in the cache yet
             rev = await self.caches.store.current_revision()
             await self.caches.wait_fresh(rev)
-            obj = self._cached("", "namespaces", ns)
-        return obj
+            e = self._namespace_entry(ns)
+        if e is None:
+            return "missing"
+        if b'"deletionTimestamp"' in e.raw and (e.obj().get("metadata") or {}).get("deletionTimestamp"):
+            return "terminating"
+        return "active"
 
     # -- the chain ---------------------------------------------------------
     async def admit_create(self, r: Resource, ns: str | None, obj: dict[str, Any], opts: Any) -> None:
         name = obj["metadata"].get("name", "")
         if r.namespaced:
-            nso = await self._namespace(ns or "")
-            if nso is None:
+            state = await self._namespace_state(ns or "")
+            if state == "missing":
                 raise errors.not_found("namespaces", "", ns or "")
-            if (nso.get("metadata") or {}).get("deletionTimestamp"):
+            if state == "terminating":
                 raise errors.forbidden(r.plural, r.group, name,
                                        f"unable to create new content in namespace {ns} because it is being "
                                        f"terminated")

@@ -134,9 +134,6 @@ async def bind(h: "ResourceHandlers", request: web.Request, t: "Target",
                       "lastTransitionTime": _now()})
         return pod
 
-    async def write(pod_mutate):
-        return await h.ostore.guaranteed_update(pods, t.ns, name, pod_mutate, opts, "binding")
-
     # binding writes both spec and status: bypass the main-resource strategy
     await _raw_update(h, pods, t.ns, name, mutate, opts)
     return h.send({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201},
