@@ -7,6 +7,7 @@ import asyncio
 import logging
 import ssl
 import traceback
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,10 +50,26 @@ class User:
     groups: tuple[str, ...]
 
 
+_users_by_connection: "weakref.WeakKeyDictionary[Any, User | None]" = weakref.WeakKeyDictionary()
+
+
 def _peer_user(request: web.Request) -> User | None:
+    """The user a connection's client certificate names (decoded once per
+    connection: decoding the certificate costs more than routing)."""
     transport = request.transport
     if transport is None:
         return None
+    try:
+        return _users_by_connection[transport]
+    except KeyError:
+        pass
+    except TypeError:  # a transport that cannot be weakly referenced
+        return _user_from_cert(transport)
+    user = _users_by_connection[transport] = _user_from_cert(transport)
+    return user
+
+
+def _user_from_cert(transport: Any) -> User | None:
     cert = transport.get_extra_info("peercert")
     if not cert:
         return None
@@ -100,8 +117,8 @@ class APIServer:
         self._bg.append(asyncio.create_task(asyncio.to_thread(openapi.warm), name="openapi-warm"))
         from ..storage import run_compactor
         self._bg.append(asyncio.create_task(run_compactor(self.store, self.cfg.compaction_interval), name="compactor"))
-        app = web.Application(middlewares=[self._middleware], client_max_size=3 * 1024 * 1024 + 1024)
-        app.router.add_route("*", "/{tail:.*}", self._route)
+        app = web.Application(client_max_size=3 * 1024 * 1024 + 1024)
+        app.router.add_route("*", "/{tail:.*}", self._serve)
         self.runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
         await self.runner.setup()
         site = web.TCPSite(self.runner, self.cfg.bind_address, self.cfg.port, ssl_context=self._ssl(),
@@ -163,15 +180,16 @@ class APIServer:
                     raise
 
     # ---- HTTP ------------------------------------------------------------------
-    @web.middleware
-    async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
+    async def _serve(self, request: web.Request) -> web.StreamResponse:
+        """Every request: authenticate, route, and turn failures into Status
+        responses (one handler, no middleware chain: it is the hot path)."""
         try:
             if request.path not in PUBLIC_PATHS:
                 user = _peer_user(request)
                 if user is None:
                     raise errors.unauthorized()
                 request["user"] = user
-            return await handler(request)
+            return await self._route(request)
         except errors.APIError as e:
             return error_response(e)
         except (TableOptionsError, FieldSelectorError) as e:
