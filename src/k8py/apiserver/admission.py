@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from ..api import defaults, managedfields, quantity, validation
 from ..api.registry import Registry, Resource
 from . import errors
+from .clock import now_rfc3339
 
 if TYPE_CHECKING:
     from .watchcache import CacheSet
@@ -241,6 +242,4 @@ class Admission:
             self._reserved_ports.add(cand)
 
 
-def _now() -> str:
-    from .rest import now_rfc3339
-    return now_rfc3339()
+_now = now_rfc3339

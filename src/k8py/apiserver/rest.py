@@ -26,19 +26,11 @@ from ..storage.interface import (CompactedError, ConflictError, KeyExistsError, 
                                  KeyValue, Store)
 from . import errors, strategy
 from .admission import Admission
+from .clock import now_rfc3339
 from .watchcache import CacheSet, Entry, make_entry
 
 
-_last_ts: tuple[int, str] = (0, "")
 
-
-def now_rfc3339() -> str:
-    """The current time as Kubernetes writes timestamps (whole seconds)."""
-    global _last_ts
-    sec = int(time.time())
-    if _last_ts[0] != sec:
-        _last_ts = (sec, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(sec)))
-    return _last_ts[1]
 
 
 @dataclass
