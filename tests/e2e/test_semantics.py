@@ -133,6 +133,18 @@ def test_eviction_respects_pdb(api):
         content_type="application/merge-patch+json")
     code, body = api("POST", p + "/guarded/eviction", ev)
     assert code == 201, body
+    code, pdb = api("GET", "/apis/policy/v1/namespaces/sem2/poddisruptionbudgets/pdb")
+    assert pdb["status"]["disruptionsAllowed"] == 0 and "guarded" in pdb["status"]["disruptedPods"]
+    assert api("GET", p + "/guarded")[0] == 200  # deleting gracefully (it is on a node)
+    code, body = api("GET", p + "/guarded")
+    assert body["metadata"]["deletionTimestamp"]
+    # a second budget-protected pod cannot use the disruption the first one spent
+    api("POST", p, pod("guarded2", {"app": "guarded"}, node="n1"))
+    api("PATCH", p + "/guarded2/status", {"status": {"phase": "Running"}},
+        content_type="application/merge-patch+json")
+    ev2 = dict(ev, metadata={"name": "guarded2", "namespace": "sem2"})
+    code, body = api("POST", p + "/guarded2/eviction", ev2)
+    assert code == 429
 
 
 def test_selectors(api):

@@ -259,6 +259,8 @@ class ObjectStore:
             new = mutate(copy.deepcopy(old))
             nmd = new.setdefault("metadata", {})
             pinned = want_rv or ""
+            if pinned and pinned != str(kv.mod_revision):
+                raise errors.conflict(r.plural, r.group, name, errors.STALE)
             body_rv = nmd.get("resourceVersion") or ""
             if body_rv and body_rv != str(kv.mod_revision):
                 raise errors.conflict(r.plural, r.group, name, errors.STALE)

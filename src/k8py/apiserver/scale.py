@@ -158,33 +158,66 @@ async def _raw_update(h: "ResourceHandlers", r, ns, name, mutate, opts) -> dict[
 
 
 async def evict(h: "ResourceHandlers", request: web.Request, t: "Target") -> web.Response:
+    """Delete a pod unless that would break its PodDisruptionBudget. As kube
+    does it: a pod that is pending, finished or already deleting goes at once;
+    otherwise its one matching budget must allow a disruption, and taking it
+    (disruptionsAllowed - 1, the pod in disruptedPods) is written with a
+    compare-and-swap before the pod is deleted, so racing evictions cannot
+    both spend the same disruption."""
     opts = h.write_options(request)
     body = await h.read_body(request)
     if not isinstance(body, dict):
         raise errors.bad_request("body must be an Eviction")
     options = dict(body.get("deleteOptions") or {})
-    pod = await h.ostore.get(t.r, t.ns, t.name)
-    phase = (pod.get("status") or {}).get("phase")
-    if not pod["metadata"].get("deletionTimestamp") and phase not in ("Succeeded", "Failed", "Pending"):
-        from ..api.registry import REGISTRY
-        pdbs = REGISTRY.lookup("policy", "v1", "poddisruptionbudgets")
-        assert pdbs is not None
+    from ..api.registry import REGISTRY
+    pdbs = REGISTRY.lookup("policy", "v1", "poddisruptionbudgets")
+    assert pdbs is not None
+    for _ in range(8):
+        pod = await h.ostore.get(t.r, t.ns, t.name)
+        phase = (pod.get("status") or {}).get("phase")
+        if pod["metadata"].get("deletionTimestamp") or phase in ("Succeeded", "Failed", "Pending"):
+            break
         res = await h.ostore.list(pdbs, t.ns, None, 0, "", "", "")
         pod_labels = pod["metadata"].get("labels") or {}
-        for e in res.entries:
-            pdb = e.obj()
-            sel = labels.from_label_selector((pdb.get("spec") or {}).get("selector"))
-            if not sel.matches(pod_labels):
-                continue
-            allowed = (pdb.get("status") or {}).get("disruptionsAllowed", 0)
-            if allowed <= 0:
-                raise errors.APIError(
-                    429, "TooManyRequests", "Cannot evict pod as it would violate the pod's disruption budget.",
-                    {"causes": [{"reason": "DisruptionBudget",
-                                 "message": f"The disruption budget {e.name} needs "
-                                            f"{(pdb.get('status') or {}).get('desiredHealthy', 0)} healthy pods "
-                                            f"and has {(pdb.get('status') or {}).get('currentHealthy', 0)} "
-                                            f"currently"}]})
+        matching = [e for e in res.entries
+                    if labels.from_label_selector((e.obj().get("spec") or {}).get("selector")).matches(pod_labels)]
+        if not matching:
+            break
+        if len(matching) > 1:
+            raise errors.APIError(500, "InternalError", "This pod has more than one PodDisruptionBudget, which "
+                                  "the eviction subresource does not support.")
+        pdb = matching[0].obj()
+        status = pdb.get("status") or {}
+        allowed = status.get("disruptionsAllowed", 0)
+        if allowed < 0:
+            raise errors.forbidden("pods", "", t.name, "pdb disruptions allowed is negative")
+        if allowed == 0:
+            raise errors.APIError(
+                429, "TooManyRequests", "Cannot evict pod as it would violate the pod's disruption budget.",
+                {"causes": [{"reason": "DisruptionBudget",
+                             "message": f"The disruption budget {matching[0].name} needs "
+                                        f"{status.get('desiredHealthy', 0)} healthy pods and has "
+                                        f"{status.get('currentHealthy', 0)} currently"}]})
+        if opts.dry_run:
+            break
+
+        def spend(cur: dict) -> dict:
+            st = cur.setdefault("status", {})
+            st["disruptionsAllowed"] = st.get("disruptionsAllowed", 0) - 1
+            st.setdefault("disruptedPods", {})[t.name] = _now()
+            return cur
+
+        try:
+            await h.ostore.guaranteed_update(pdbs, t.ns, matching[0].name, spend, opts, "status",
+                                             want_rv=pdb["metadata"]["resourceVersion"])
+        except errors.APIError as e:
+            if e.code == 409:
+                continue  # another eviction or the disruption controller won: look again
+            raise
+        break
+    else:
+        raise errors.too_many_requests("Cannot evict pod as it would violate the pod's disruption budget: "
+                                       "too many conflicts", 10)
     await h.ostore.delete(t.r, t.ns, t.name, options, opts)
     return h.send({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201},
                   _acc(request), 201)
