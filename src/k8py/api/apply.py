@@ -179,19 +179,7 @@ def _gvk_string(api_version: Any, kind: Any) -> str:
 
 
 def _gotype(v: Any) -> str:
-    if v is True or v is False:
-        return "bool"
-    if isinstance(v, int):
-        return "int64"
-    if isinstance(v, float):
-        return "float64"
-    if isinstance(v, str):
-        return "string"
-    if isinstance(v, dict):
-        return "map[string]interface {}"
-    if isinstance(v, list):
-        return "[]interface {}"
-    return "<nil>"
+    return gofmt.type_name(v)
 
 
 def _is_num(v: Any) -> bool:

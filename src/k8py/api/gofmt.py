@@ -170,3 +170,23 @@ def sharp(v: Any, *, floats: str = "v") -> str:
     if isinstance(v, list):
         return "[]interface {}{" + ", ".join(sharp(x, floats=floats) for x in v) + "}"
     return str(v)
+
+
+def type_name(v: Any, nil: str = "<nil>") -> str:
+    """The Go type ``reflect.TypeOf`` reports for a decoded JSON value;
+    ``nil`` is how the caller's Go code prints a nil value's type."""
+    if isinstance(v, bool):
+        return "bool"
+    if isinstance(v, int):
+        return "int64"
+    if isinstance(v, float):
+        return "float64"
+    if isinstance(v, str):
+        return "string"
+    if isinstance(v, dict):
+        return "map[string]interface {}"
+    if isinstance(v, list):
+        return "[]interface {}"
+    if v is None:
+        return nil
+    return type(v).__name__

@@ -127,21 +127,7 @@ class PatchError(Exception):
 
 def go_type(v: Any) -> str:
     """The Go type name ``reflect.TypeOf`` reports for a decoded JSON value."""
-    if isinstance(v, dict):
-        return "map[string]interface {}"
-    if isinstance(v, list):
-        return "[]interface {}"
-    if isinstance(v, bool):
-        return "bool"
-    if isinstance(v, int):
-        return "int64"
-    if isinstance(v, float):
-        return "float64"
-    if isinstance(v, str):
-        return "string"
-    if v is None:
-        return "%!s(<nil>)"
-    return type(v).__name__
+    return gofmt.type_name(v, nil="%!s(<nil>)")
 
 
 def json_kind(v: Any) -> str:

@@ -134,7 +134,7 @@ class Admission:
         sch = _schema.load()
         type_name = sch.type_for_kind(r.group, r.version, r.kind) or ""
         managedfields.update_managed_fields(old, new, manager, "Update", r.api_version,
-                                            _now(), sch, type_name, subresource)
+                                            now_rfc3339(), sch, type_name, subresource)
 
     def release(self, r: Resource, obj: dict[str, Any]) -> None:
         """Frees what a removed object held (allocations are recomputed from
@@ -240,6 +240,3 @@ class Admission:
             p["nodePort"] = cand
             used.add(cand)
             self._reserved_ports.add(cand)
-
-
-_now = now_rfc3339

@@ -15,3 +15,8 @@ def now_rfc3339() -> str:
     if _last_ts[0] != sec:
         _last_ts = (sec, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(sec)))
     return _last_ts[1]
+
+
+def rfc3339_at(t: float) -> str:
+    """A moment (seconds since the epoch) as Kubernetes writes timestamps."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))

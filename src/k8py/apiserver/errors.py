@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..api.status import failure_status
+
 
 class APIError(Exception):
     def __init__(self, code: int, reason: str, message: str, details: dict[str, Any] | None = None,
@@ -17,19 +19,7 @@ class APIError(Exception):
         self.headers = headers or {}
 
     def status(self) -> dict[str, Any]:
-        st: dict[str, Any] = {
-            "kind": "Status",
-            "apiVersion": "v1",
-            "metadata": {},
-            "status": "Failure",
-            "message": self.message,
-            "code": self.code,
-        }
-        if self.reason:
-            st["reason"] = self.reason
-        if self.details:
-            st["details"] = self.details
-        return st
+        return failure_status(self.message, self.code, self.reason, self.details or None)
 
 
 def from_status(st: dict[str, Any]) -> APIError:

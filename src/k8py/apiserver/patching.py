@@ -11,14 +11,15 @@ from aiohttp import web
 from ..api import apply as ssa
 from ..api import patch as patchlib
 from ..api import schema as schemalib
-from . import errors, strategy
+from . import errors
 from .rest import WriteOptions, now_rfc3339
 
 if TYPE_CHECKING:
     from .handlers import ResourceHandlers, Target
 
 
-def _err(e: Exception) -> errors.APIError:
+def api_error(e: Exception) -> errors.APIError:
+    """A patch or apply library error as the API error it answers with."""
     st = e.status()  # type: ignore[attr-defined]
     st.setdefault("code", getattr(e, "code", 500))
     return errors.from_status(st)
@@ -33,11 +34,11 @@ async def patch(h: "ResourceHandlers", request: web.Request, t: "Target") -> tup
     try:
         kind, p = patchlib.parse_patch_body(request.headers.get("Content-Type", ""), raw)
     except patchlib.PatchError as e:
-        raise _err(e) from None
+        raise api_error(e) from None
     bad = ssa.validate_patch_options(opts.field_manager or None,
                                      opts.force if "force" in request.query else None, kind == "apply")
     if bad is not None:
-        raise _err(bad)
+        raise api_error(bad)
     sch = schemalib.load()
     type_name = sch.type_for_kind(r.group, r.version, r.kind) or ""
     sub = "status" if t.sub == "status" else ""
@@ -45,11 +46,12 @@ async def patch(h: "ResourceHandlers", request: web.Request, t: "Target") -> tup
         if not isinstance(p, dict):
             raise errors.bad_request("the apply configuration must be an object")
         h.check_object(r, copy.deepcopy(p), t.ns)
-        h.check_fields(request, r, p, opts) if request.query.get("fieldValidation") == "Strict" else None
+        if request.query.get("fieldValidation") == "Strict":
+            h.check_fields(request, r, p, opts)
         try:
             return await _apply(h, t, p, opts, sch, type_name, sub)
         except (ssa.ApplyConflict, ssa.ApplyError) as e:
-            raise _err(e) from None
+            raise api_error(e) from None
 
     def mutate(old: dict[str, Any]) -> dict[str, Any]:
         try:
@@ -60,9 +62,9 @@ async def patch(h: "ResourceHandlers", request: web.Request, t: "Target") -> tup
             else:
                 new = patchlib.strategic_merge_patch(old, p, sch, type_name)
         except patchlib.PatchError as e:
-            raise _err(e) from None
+            raise api_error(e) from None
         if not isinstance(new, dict):
-            raise _err(patchlib.patch_decode_error(new, "not an object"))
+            raise api_error(patchlib.patch_decode_error(new, "not an object"))
         new = h.check_object(r, new, t.ns)
         h.check_fields(request, r, new, opts)
         return new
@@ -118,5 +120,3 @@ async def _apply(h: "ResourceHandlers", t: "Target", applied: dict[str, Any], op
     out = await h.ostore.guaranteed_update(r, t.ns, t.name, mutate, opts, sub, managed=keep)
     return out, 200, opts
 
-
-__all__ = ["patch", "strategy"]

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import copy
-import datetime as dt
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -26,7 +25,7 @@ from ..storage.interface import (CompactedError, ConflictError, KeyExistsError, 
                                  KeyValue, Store)
 from . import errors, strategy
 from .admission import Admission
-from .clock import now_rfc3339
+from .clock import now_rfc3339, rfc3339_at
 from .watchcache import CacheSet, Entry, make_entry
 
 
@@ -173,9 +172,7 @@ class ObjectStore:
         prefix = st.prefix(ns)
         cache = self.cache(r)
         out: list[Entry] = []
-        after = (prefix + start) if start is not None and not start.startswith("/") else start
-        if start is not None and not start.startswith(prefix[:len(st.key_prefix)]):
-            after = st.key_prefix + start
+        after = st.key_prefix + start if start is not None else None  # tokens hold keys relative to it
         read_rev = rev
         while True:
             want = (limit - len(out)) if limit else 0
@@ -375,13 +372,13 @@ class ObjectStore:
                     old_grace = md.get("deletionGracePeriodSeconds")
                     if grace > 0 and old_grace is not None and grace < old_grace:
                         nmd["deletionGracePeriodSeconds"] = grace
-                        nmd["deletionTimestamp"] = _ts(time.time() + grace)
+                        nmd["deletionTimestamp"] = rfc3339_at(time.time() + grace)
                     elif grace == 0 and not finalizers and r.kind == "Pod":
                         return await self._remove(r, key, kv, obj, opts)
                     elif finalizers == list(md.get("finalizers") or []):
                         return obj, False
                 else:
-                    nmd["deletionTimestamp"] = _ts(time.time() + grace)
+                    nmd["deletionTimestamp"] = rfc3339_at(time.time() + grace)
                     nmd["deletionGracePeriodSeconds"] = grace
                 if grace == 0 and not finalizers:
                     return await self._remove(r, key, kv, obj, opts)
@@ -414,10 +411,6 @@ class ObjectStore:
             raise errors.conflict(r.plural, r.group, obj["metadata"]["name"], errors.STALE)
         self.admission.release(r, obj)
         return obj, True
-
-
-def _ts(t: float) -> str:
-    return dt.datetime.fromtimestamp(t, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _int_rv(rv: str) -> int:

@@ -5,13 +5,15 @@ PodDisruptionBudgets)."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from ..api import labels
 from . import errors
+from .clock import now_rfc3339 as _now
+from .encoding import Accept, parse_accept
+from .patching import api_error
 
 if TYPE_CHECKING:
     from .handlers import ResourceHandlers, Target
@@ -67,7 +69,7 @@ async def handle(h: "ResourceHandlers", request: web.Request, t: "Target") -> we
                 else:
                     new_scale = _patch.merge_patch(cur, p)
             except _patch.PatchError as e:
-                raise errors.APIError(e.code, _reason(e.code), e.message) from None
+                raise api_error(e) from None
         rv = (new_scale.get("metadata") or {}).get("resourceVersion")
         if rv and rv != old["metadata"]["resourceVersion"]:
             raise errors.conflict(r.plural, r.group, t.name, errors.STALE)
@@ -86,17 +88,8 @@ async def handle(h: "ResourceHandlers", request: web.Request, t: "Target") -> we
     return h.send(to_scale(out), _acc(request), 200, opts)
 
 
-def _reason(code: int) -> str:
-    return {400: "BadRequest", 409: "Conflict", 415: "UnsupportedMediaType", 422: "Invalid"}.get(code, "BadRequest")
-
-
-def _acc(request: web.Request):
-    from .encoding import parse_accept
+def _acc(request: web.Request) -> Accept:
     return parse_accept(request.headers.get("Accept"))
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 async def bind(h: "ResourceHandlers", request: web.Request, t: "Target",

@@ -87,18 +87,16 @@ def prepare_create(r: Resource, obj: dict[str, Any], now: str) -> None:
             obj["status"] = {"phase": "Pending"}
         elif r.kind == "Service":
             obj["status"] = {"loadBalancer": {}}
-        elif r.kind in ("HorizontalPodAutoscaler",):
-            obj["status"] = {"currentReplicas": 0, "desiredReplicas": 0} if r.version == "v1" else {
-                "currentReplicas": 0, "desiredReplicas": 0}
+        elif r.kind in _EMPTY_STATUS:
+            obj["status"] = copy.deepcopy(_EMPTY_STATUS[r.kind])
         else:
             obj.pop("status", None)
-            if r.kind in ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "CronJob",
-                          "ReplicationController", "PodDisruptionBudget", "Ingress", "ResourceQuota"):
-                obj["status"] = _EMPTY_STATUS.get(r.kind, {})
-                obj["status"] = copy.deepcopy(obj["status"])
 
 
+# What a new object's status is, for kinds whose strategy does not just clear it.
 _EMPTY_STATUS: dict[str, dict[str, Any]] = {
+    "HorizontalPodAutoscaler": {"currentReplicas": 0, "desiredReplicas": 0},
+    "Deployment": {}, "Job": {}, "CronJob": {}, "ResourceQuota": {},
     "DaemonSet": {"currentNumberScheduled": 0, "numberMisscheduled": 0, "desiredNumberScheduled": 0,
                   "numberReady": 0},
     "ReplicaSet": {"replicas": 0},
