@@ -251,3 +251,27 @@ def test_table_and_partial_metadata(api):
     code, pm = api("GET", "/api/v1/namespaces/default",
                    headers={"Accept": "application/json;as=PartialObjectMetadata;v=v1;g=meta.k8s.io"})
     assert pm["kind"] == "PartialObjectMetadata" and pm["metadata"]["name"] == "default"
+
+
+def test_service_ip_and_node_port_allocation(api):
+    svc = "/api/v1/namespaces/sem/services"
+    code, a = api("POST", svc, {"metadata": {"name": "np"}, "spec": {
+        "type": "NodePort", "selector": {"app": "x"}, "ports": [{"port": 80}]}})
+    assert code == 201, a
+    ip, node_port = a["spec"]["clusterIP"], a["spec"]["ports"][0]["nodePort"]
+    assert ip.startswith("10.43.") and a["spec"]["clusterIPs"] == [ip]
+    assert 30000 <= node_port <= 32767
+    code, body = api("POST", svc, {"metadata": {"name": "dup-ip"}, "spec": {
+        "clusterIP": ip, "ports": [{"port": 80}]}})
+    assert code == 422 and "already allocated" in body["message"]
+    code, body = api("POST", svc, {"metadata": {"name": "off-range"}, "spec": {
+        "clusterIP": "192.168.1.1", "ports": [{"port": 80}]}})
+    assert code == 422 and "not in the valid range" in body["message"]
+    code, headless = api("POST", svc, {"metadata": {"name": "headless"}, "spec": {
+        "clusterIP": "None", "selector": {"app": "x"}, "ports": [{"port": 80}]}})
+    assert code == 201 and headless["spec"]["clusterIPs"] == ["None"]
+    # the address is free again once its Service is gone
+    assert api("DELETE", svc + "/np")[0] == 200
+    code, again = api("POST", svc, {"metadata": {"name": "reuse"}, "spec": {
+        "clusterIP": ip, "ports": [{"port": 80}]}})
+    assert code == 201, again
