@@ -59,11 +59,43 @@ def _limit_malloc_arenas() -> None:
         pass
 
 
+# Components that talk to the API server: each module has add_flags(parser)
+# and ``async def main(args)``; run through k8py.client.app.run.
+COMPONENTS = {
+    "scheduler": ("k8py.scheduler.app", "run the scheduler"),
+    "controller-manager": ("k8py.controllers.manager", "run the controller-manager"),
+    "hollow-nodes": ("k8py.hollow.app", "run simulated nodes (hollow kubelets)"),
+}
+
+
+def _run_component(name: str, argv: list[str]) -> int:
+    import importlib
+
+    from .client import app
+    mod = importlib.import_module(COMPONENTS[name][0])
+    p = argparse.ArgumentParser(prog=f"k8py {name}", description=COMPONENTS[name][1])
+    app.add_client_flags(p)
+    mod.add_flags(p)
+    return app.run(mod.main, p.parse_args(argv))
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in COMPONENTS:
+        return _run_component(argv[0], argv[1:])
     parser = argparse.ArgumentParser(prog="k8py", description="Kubernetes, written in Python")
     sub = parser.add_subparsers(dest="cmd", required=True)
+    for name, (_, help_) in COMPONENTS.items():
+        sub.add_parser(name, help=help_, add_help=False)
     _apiserver_flags(sub.add_parser("apiserver", help="run the API server alone"))
-    _apiserver_flags(sub.add_parser("server", help="run a whole cluster on this machine"))
+    server = sub.add_parser("server", help="run a whole cluster on this machine")
+    _apiserver_flags(server)
+    server.add_argument("--disable-scheduler", action="store_true")
+    server.add_argument("--disable-controller-manager", action="store_true")
+    server.add_argument("--kube-scheduler-arg", action="append", default=[],
+                        help="extra flag for the scheduler (repeatable), e.g. --kube-scheduler-arg=-v")
+    server.add_argument("--kube-controller-manager-arg", action="append", default=[],
+                        help="extra flag for the controller-manager (repeatable)")
     sub.add_parser("version", help="print the version")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
@@ -73,8 +105,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"k8py {__version__}")
         return 0
     if args.cmd in ("apiserver", "server"):
-        from .apiserver.server import run
+        from .apiserver.server import run as run_apiserver
         cfg = _config(args)
+        if args.cmd == "server":
+            from . import supervisor
+            opts = supervisor.ServerOptions(
+                disable_scheduler=args.disable_scheduler,
+                disable_controller_manager=args.disable_controller_manager,
+                scheduler_args=args.kube_scheduler_arg,
+                controller_manager_args=args.kube_controller_manager_arg)
+
+            async def run(cfg):  # type: ignore[no-redef]
+                await supervisor.run(cfg, opts)
+        else:
+            run = run_apiserver
         print(f"k8py {args.cmd}: data dir {cfg.data_dir}, kubeconfig {cfg.kubeconfig}", file=sys.stderr)
         _limit_malloc_arenas()
         # The storage writer thread gives up the GIL inside every SQLite call;

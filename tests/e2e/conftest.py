@@ -38,7 +38,9 @@ def free_port() -> int:
 class Server:
     """One API server process."""
 
-    def __init__(self, datastore: str = "", data_dir: str | None = None, extra_args: tuple[str, ...] = ()):
+    def __init__(self, datastore: str = "", data_dir: str | None = None, extra_args: tuple[str, ...] = (),
+                 cmd: str = "apiserver"):
+        self.cmd = cmd  # "apiserver" alone, or "server" with the control plane
         self.extra_args = tuple(extra_args)
         self.own_dir = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="k8py-e2e-")
@@ -56,7 +58,7 @@ class Server:
     def start(self, timeout: float = 30.0) -> "Server":
         if os.path.exists(self.kubeconfig):
             os.unlink(self.kubeconfig)
-        args = [K8PY, "apiserver", "--data-dir", self.data_dir, "--https-listen-port", str(self.port),
+        args = [K8PY, self.cmd, "--data-dir", self.data_dir, "--https-listen-port", str(self.port),
                 "--bind-address", "127.0.0.1", "--write-kubeconfig", self.kubeconfig]
         if self.datastore:
             args += ["--datastore-endpoint", self.datastore]

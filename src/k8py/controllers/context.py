@@ -1,0 +1,35 @@
+"""What the controller-manager hands each controller: the API client, the
+shared informers, an event recorder and the options."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..client.events import EventRecorder
+from ..client.informer import InformerFactory
+from ..client.rest import Client
+
+
+@dataclass
+class Options:
+    node_monitor_grace_period: float = 40.0
+    node_monitor_period: float = 5.0
+    cluster_cidr: str = "10.42.0.0/16"
+    node_cidr_mask_size: int = 24
+    allocate_node_cidrs: bool = True
+    terminated_pod_gc_threshold: int = 12500
+    workers: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class ControllerContext:
+    client: Client
+    informers: InformerFactory
+    options: Options
+    _recorders: dict[str, EventRecorder] = field(default_factory=dict)
+
+    def recorder(self, component: str) -> EventRecorder:
+        r = self._recorders.get(component)
+        if r is None:
+            r = self._recorders[component] = EventRecorder(self.client, component)
+        return r
