@@ -4,10 +4,23 @@ shared informers, an event recorder and the options."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable, TypeVar
 
 from ..client.events import EventRecorder
 from ..client.informer import InformerFactory
 from ..client.rest import Client
+
+
+T = TypeVar("T", bound=type)
+CONTROLLERS: dict[str, type] = {}
+
+
+def register(name: str) -> Callable[[T], T]:
+    """Class decorator: makes a controller known to the controller-manager."""
+    def deco(cls: T) -> T:
+        CONTROLLERS[name] = cls
+        return cls
+    return deco
 
 
 @dataclass

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import logging
 
 from ..client.app import make_client
 from ..client.informer import InformerFactory
 from ..client.leaderelection import LeaderElector
-from . import CONTROLLERS
+from . import discover
 from .context import ControllerContext, Options
 
 log = logging.getLogger(__name__)
@@ -34,26 +33,23 @@ def add_flags(p: argparse.ArgumentParser) -> None:
 
 
 def enabled(spec: str) -> list[str]:
+    known = discover()
     names = [s.strip() for s in spec.split(",") if s.strip()]
-    out = list(CONTROLLERS) if "*" in names else []
+    out = sorted(known) if "*" in names else []
     for n in names:
         if n.startswith("-"):
             if n[1:] in out:
                 out.remove(n[1:])
         elif n != "*" and n not in out:
-            if n not in CONTROLLERS:
-                raise SystemExit(f"unknown controller {n!r}; known: {', '.join(CONTROLLERS)}")
+            if n not in known:
+                raise SystemExit(f"unknown controller {n!r}; known: {', '.join(sorted(known))}")
             out.append(n)
     return out
 
 
 def build(ctx: ControllerContext, names: list[str]) -> list:
-    out = []
-    for n in names:
-        mod_name, _, cls_name = CONTROLLERS[n].partition(":")
-        cls = getattr(importlib.import_module(mod_name), cls_name)
-        out.append(cls(ctx))
-    return out
+    known = discover()
+    return [known[n](ctx) for n in names]
 
 
 async def main(args: argparse.Namespace) -> int:
