@@ -54,16 +54,32 @@ def _dct(v: Any) -> dict:
 
 
 # --- quantities ---------------------------------------------------------------------------------------
+_CANON_CACHE: dict[str, str] = {}
+
+
+def _canon_quantity(v: Any) -> str:
+    """A ResourceList value rounded up to milli, canonical (raises QuantityError)."""
+    if type(v) is str:
+        s = _CANON_CACHE.get(v)
+        if s is not None:  # the same few quantities come again and again
+            return s
+    q = _q.parse(v)
+    if q.nanos % _MILLI_STEP:
+        q.round_up(-3)
+    s = str(q)
+    if type(v) is str:
+        if len(_CANON_CACHE) > 4096:
+            _CANON_CACHE.clear()
+        _CANON_CACHE[v] = s
+    return s
+
+
 def _canon_rl(rl: Any) -> None:
     """SetDefaults_ResourceList: round up to milli and canonicalize, in place."""
     if not isinstance(rl, dict):
         return
     for k, v in rl.items():
-        q = _q.parse(v)
-        n = q.nanos
-        if n % _MILLI_STEP:
-            q.round_up(-3)
-        s = str(q)
+        s = _canon_quantity(v)
         if s != v:
             rl[k] = s
 
@@ -93,10 +109,22 @@ _REFERENCE_RE = re.compile(
     r"(?:@([A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}))?\Z")
 
 
+_PULL_POLICIES: dict[str, str] = {}
+
+
 def image_pull_policy(image: str) -> str:
     """``Always`` for ``:latest`` or untagged images (no digest), else ``IfNotPresent`` (kube's rule)."""
     if not isinstance(image, str) or not image:
         return "IfNotPresent"
+    got = _PULL_POLICIES.get(image)
+    if got is None:  # a cluster runs few distinct images
+        if len(_PULL_POLICIES) > 4096:
+            _PULL_POLICIES.clear()
+        got = _PULL_POLICIES[image] = _image_pull_policy(image)
+    return got
+
+
+def _image_pull_policy(image: str) -> str:
     m = _REFERENCE_RE.match(image)
     if m is None or len(m.group(1)) > 255:
         return "IfNotPresent"

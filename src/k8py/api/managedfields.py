@@ -445,6 +445,9 @@ def update_managed_fields(old: dict | None, new: dict, manager: str, operation: 
         meta["managedFields"] = entries
 
 
+_DEFAULT_MANAGERS: dict[str, str] = {}
+
+
 def default_manager(user_agent: str, operation: str = "") -> str:
     """kube's managerOrUserAgent without a fieldManager: the User-Agent up to its first "/".
 
@@ -454,6 +457,15 @@ def default_manager(user_agent: str, operation: str = "") -> str:
     ``kubectl-client-side-apply/v1.30.0 ...`` -> ``kubectl-client-side-apply``;
     ``OpenAPI-Generator/29.0.0/python`` -> ``OpenAPI-Generator``.
     """
+    got = _DEFAULT_MANAGERS.get(user_agent)
+    if got is None:  # clients send the same few User-Agents over and over
+        if len(_DEFAULT_MANAGERS) > 1000:
+            _DEFAULT_MANAGERS.clear()
+        got = _DEFAULT_MANAGERS[user_agent] = _manager_from_user_agent(user_agent)
+    return got
+
+
+def _manager_from_user_agent(user_agent: str) -> str:
     prefix = (user_agent or "").split("/", 1)[0]
     out: list[str] = []
     size = 0

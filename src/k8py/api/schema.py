@@ -210,16 +210,16 @@ class Schema:
     def _walk_object(self, type_name: str, obj: dict, prefix: str, out: list[str], top: bool = False) -> None:
         fields = self.fields(type_name)
         for key, value in obj.items():
-            path = f"{prefix}.{key}" if prefix else str(key)
             info = fields.get(key)
             if info is None:
+                path = f"{prefix}.{key}" if prefix else str(key)
                 if top and key in ALWAYS_KNOWN:
                     if key == "metadata" and isinstance(value, dict):
                         self._walk_object(OBJECT_META, value, path, out)
                     continue
                 out.append(path)
-                continue
-            self._walk_value(info, value, path, out)
+            elif info.ref is not None and value is not None:  # only typed values have fields below
+                self._walk_value(info, value, f"{prefix}.{key}" if prefix else str(key), out)
 
     def _walk_value(self, info: FieldInfo, value: Any, path: str, out: list[str]) -> None:
         if value is None:

@@ -64,9 +64,25 @@ class Accept:
     as_version: str = "v1"
 
 
+_DEFAULT_ACCEPT = Accept()
+
+
+_ACCEPTS: dict[str, Accept] = {}
+
+
 def parse_accept(header: str | None) -> Accept:
     if not header:
-        return Accept()
+        return _DEFAULT_ACCEPT
+    got = _ACCEPTS.get(header)
+    if got is None:  # clients send the same few Accept headers on every request
+        got = _parse_accept(header)
+        if len(_ACCEPTS) > 256:
+            _ACCEPTS.clear()
+        _ACCEPTS[header] = got
+    return got
+
+
+def _parse_accept(header: str) -> Accept:
     for part in header.split(","):
         fields = [f.strip() for f in part.split(";")]
         media = fields[0].lower()

@@ -14,6 +14,8 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from aiohttp.hdrs import EXPECT
+from aiohttp.http import HttpVersion11
 
 from ..api import fieldselectors, openapi
 from ..api.fieldselectors import FieldSelectorError
@@ -117,9 +119,10 @@ class APIServer:
         self._bg.append(asyncio.create_task(asyncio.to_thread(openapi.warm), name="openapi-warm"))
         from ..storage import run_compactor
         self._bg.append(asyncio.create_task(run_compactor(self.store, self.cfg.compaction_interval), name="compactor"))
-        app = web.Application(client_max_size=3 * 1024 * 1024 + 1024)
-        app.router.add_route("*", "/{tail:.*}", self._serve)
-        self.runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
+        # aiohttp's low-level server: every request goes to _serve, without
+        # the Application's router and middleware machinery (the hot path).
+        server = web.Server(self._serve, request_factory=_make_request, access_log=None)
+        self.runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=2.0)
         await self.runner.setup()
         site = web.TCPSite(self.runner, self.cfg.bind_address, self.cfg.port, ssl_context=self._ssl(),
                            backlog=1024, reuse_address=True)
@@ -184,6 +187,8 @@ class APIServer:
         """Every request: authenticate, route, and turn failures into Status
         responses (one handler, no middleware chain: it is the hot path)."""
         try:
+            if EXPECT in request.headers:
+                await _expect(request)
             if request.path not in PUBLIC_PATHS:
                 user = _peer_user(request)
                 if user is None:
@@ -272,6 +277,24 @@ class MemoryTrimmer:
     def _run(self) -> None:
         self._pending = None
         self._trim(0)
+
+
+MAX_REQUEST_BODY = 3 * 1024 * 1024 + 1024  # bodies over 3 MiB get kube's 413 (handlers check)
+
+
+def _make_request(message: Any, payload: Any, protocol: Any, writer: Any, task: Any) -> web.BaseRequest:
+    return web.BaseRequest(message, payload, protocol, writer, task, asyncio.get_running_loop(),
+                           client_max_size=MAX_REQUEST_BODY)
+
+
+async def _expect(request: web.BaseRequest) -> None:
+    """``Expect: 100-continue``, answered as aiohttp's Application does."""
+    if request.version == HttpVersion11:
+        expect = request.headers.get(EXPECT, "")
+        if expect.lower() != "100-continue":
+            raise web.HTTPExpectationFailed(text=f"Unknown Expect: {expect}")
+        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        request.writer.output_size = 0
 
 
 def _json(obj: Any) -> web.Response:
