@@ -32,6 +32,8 @@ def _apiserver_flags(p: argparse.ArgumentParser) -> None:
                    help="etcd://HOST:PORT[,HOST:PORT] for a real etcd; default embedded SQLite")
     p.add_argument("--compaction-interval", type=float, default=300.0,
                    help="seconds between storage compactions (each keeps one interval of history)")
+    p.add_argument("--token-auth-file", default="",
+                   help='static bearer tokens, as kube-apiserver\'s: CSV lines token,user,uid,"group1,group2"')
     p.add_argument("-v", "--verbose", action="store_true")
 
 
@@ -41,7 +43,7 @@ def _config(args: argparse.Namespace):
     return Config(data_dir=data_dir, port=args.https_listen_port, bind_address=args.bind_address,
                   kubeconfig=args.write_kubeconfig or os.path.join(data_dir, "kubeconfig.yaml"),
                   datastore_endpoint=args.datastore_endpoint, advertise_address=args.advertise_address,
-                  compaction_interval=args.compaction_interval)
+                  compaction_interval=args.compaction_interval, token_auth_file=args.token_auth_file)
 
 
 def _limit_malloc_arenas() -> None:

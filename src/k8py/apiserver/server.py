@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 from aiohttp import web
-from aiohttp.hdrs import EXPECT
+from aiohttp.hdrs import AUTHORIZATION, EXPECT
 from aiohttp.http import HttpVersion11
 
 from ..api import fieldselectors, openapi
@@ -44,6 +44,7 @@ class Config:
     datastore_endpoint: str = ""
     advertise_address: str = "127.0.0.1"
     compaction_interval: float = 300.0
+    token_auth_file: str = ""  # kube-apiserver's --token-auth-file (static bearer tokens)
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,43 @@ def _user_from_cert(transport: Any) -> User | None:
     return User(cn, tuple(orgs) + ("system:authenticated",))
 
 
+class TokenFileError(ValueError):
+    """A token file kube-apiserver would refuse."""
+
+
+def load_token_file(path: str) -> dict[str, User]:
+    """kube-apiserver's ``--token-auth-file``: CSV lines ``token,user,uid[,"group1,group2"]``
+    (at least three columns; an empty token is skipped; a later duplicate wins)."""
+    import csv
+    tokens: dict[str, User] = {}
+    with open(path, newline="", encoding="utf-8") as f:
+        for n, record in enumerate(csv.reader(f), 1):
+            if not record:
+                continue  # Go's csv reader skips empty lines
+            if len(record) < 3:
+                raise TokenFileError(f"token file '{path}' must have at least 3 columns (token, user name, "
+                                     f"user uid), found {len(record)}")
+            token, name = record[0], record[1]
+            if not token:
+                log.warning("empty token has been found in token file '%s', record number '%d'", path, n)
+                continue
+            groups = tuple(record[3].split(",")) if len(record) >= 4 else ()
+            tokens[token] = User(name, groups + ("system:authenticated",))
+    return tokens
+
+
+def _bearer_token(request: web.BaseRequest) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, as kube's
+    bearertoken authenticator reads it (None: no bearer token sent)."""
+    auth = request.headers.get(AUTHORIZATION)
+    if not auth:
+        return None
+    parts = auth.split(" ", 2)
+    if len(parts) < 2 or parts[0].lower() != "bearer" or not parts[1]:
+        return None
+    return parts[1]
+
+
 def error_response(err: errors.APIError) -> web.Response:
     return web.Response(body=dumps(err.status()), status=err.code, content_type="application/json",
                         headers=err.headers)
@@ -104,6 +142,7 @@ class APIServer:
             self.caches.add(st.key_prefix, _fields_fn(st))
         self.admission = Admission(registry, self.caches)
         self.ostore = ObjectStore(self.store, registry, self.caches, self.admission)
+        self.tokens: dict[str, User] = load_token_file(cfg.token_auth_file) if cfg.token_auth_file else {}
         self.trimmer = MemoryTrimmer()
         self.handlers = ResourceHandlers(registry, self.ostore, self.trimmer.soon)
         self.runner: web.AppRunner | None = None
@@ -190,7 +229,7 @@ class APIServer:
             if EXPECT in request.headers:
                 await _expect(request)
             if request.path not in PUBLIC_PATHS:
-                user = _peer_user(request)
+                user = _peer_user(request) or self._token_user(request)
                 if user is None:
                     raise errors.unauthorized()
                 request["user"] = user
@@ -206,6 +245,15 @@ class APIServer:
         except Exception as e:  # noqa: BLE001
             log.error("internal error serving %s %s: %s", request.method, request.path, traceback.format_exc())
             return error_response(errors.internal(str(e)))
+
+    def _token_user(self, request: web.BaseRequest) -> User | None:
+        """The user a static bearer token names (tried after the client
+        certificate, as kube-apiserver's authenticators are); None for no
+        token or an unknown one, which is a 401."""
+        if not self.tokens:
+            return None
+        token = _bearer_token(request)
+        return self.tokens.get(token) if token is not None else None
 
     async def _route(self, request: web.Request) -> web.StreamResponse:
         path = request.path
