@@ -2,6 +2,8 @@
 
     .venv/bin/python bench/apiserver_bench.py [--pods 10000] [--clients 50] [--watchers 100]
     .venv/bin/python bench/apiserver_bench.py --backend sqlite     # one backend only
+    .venv/bin/python bench/apiserver_bench.py --backend sqlite --only-creates --load-generator both
+
 
 For each backend it starts a fresh ``k8py apiserver`` (and, for etcd, a
 throwaway etcd on loopback), then measures from a separate load-generator
@@ -14,6 +16,13 @@ process on this machine (HTTPS with the admin certificate):
 - watch events/s delivered in all to W watchers while pods are written;
 - API server resident memory with all the pods stored;
 - and, as the reference, the raw backend's own writes/s (storage_bench).
+
+``--load-generator wrk`` (or ``both``) measures pod creates/s and latency
+percentiles with wrk (a C load generator, ``apt-get install wrk``) instead
+of (or as well as) the Python one: 50 connections for ``--wrk-seconds``,
+each POST a pod with a unique name (bench/wrk_create_pods.lua), against a
+fresh server, authenticated with a static bearer token (wrk has no client
+certificates).  ``--only-creates`` skips everything but the creates.
 
 Prints one block of figures per backend.  Nothing here is asserted.
 """
@@ -70,8 +79,11 @@ class Target:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         kc = os.path.join(self.dir, "kubeconfig.yaml")
+        self.token = "bench-" + os.urandom(12).hex()
+        tokens = os.path.join(self.dir, "tokens.csv")
+        Path(tokens).write_text(f'{self.token},bench,1000,"system:masters"\n')
         args = [K8PY, "apiserver", "--data-dir", self.dir, "--https-listen-port", str(self.port),
-                "--bind-address", "127.0.0.1", "--write-kubeconfig", kc]
+                "--bind-address", "127.0.0.1", "--write-kubeconfig", kc, "--token-auth-file", tokens]
         if datastore:
             args += ["--datastore-endpoint", datastore]
         self.log = open(os.path.join(self.dir, "log"), "wb")
@@ -97,7 +109,31 @@ class Target:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-async def run_backend(label: str, t: Target, n: int, clients: int, watchers: int) -> None:
+def run_wrk(label: str, t: Target, clients: int, seconds: int, threads: int) -> None:
+    """Pod creates/s and latency percentiles measured by wrk (after a short warm-up run)."""
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        print(f"[{label}] wrk: not installed (apt-get install wrk)")
+        return
+    script = str(ROOT / "bench" / "wrk_create_pods.lua")
+
+    def run(prefix: str, secs: int) -> dict[str, float]:
+        out = subprocess.run([wrk, f"-t{threads}", f"-c{clients}", f"-d{int(secs)}s", "--timeout", "10s", "-s", script,
+                              t.url, "--", t.token, prefix], capture_output=True, text=True)
+        line = next((x for x in out.stdout.splitlines() if x.startswith("WRK ")), None)
+        if line is None:
+            raise RuntimeError(f"wrk failed: {out.stdout[-2000:]} {out.stderr[-2000:]}")
+        return {k: float(v) for k, v in (f.split("=") for f in line.split()[1:])}
+
+    run("warm", 1)
+    r = run("wrk", seconds)
+    print(f"[{label}] pod creates (wrk): {r['creates']:.0f} in {r['seconds']:.2f} s = "
+          f"{r['creates'] / r['seconds']:.0f}/s with {clients} connections, {threads} wrk thread(s) "
+          f"(p50 {r['p50_ms']:.1f} ms, p90 {r['p90_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, "
+          f"max {r['max_ms']:.1f} ms; {r['non201']:.0f} not 201)")
+
+
+async def run_backend(label: str, t: Target, n: int, clients: int, watchers: int, only_creates: bool = False) -> None:
     conn = aiohttp.TCPConnector(ssl=t.ssl, limit=0)
     async with aiohttp.ClientSession(connector=conn) as s:
         base = t.url + "/api/v1/namespaces/default/pods"
@@ -126,6 +162,8 @@ async def run_backend(label: str, t: Target, n: int, clients: int, watchers: int
         total = per * clients
         print(f"[{label}] pod creates: {total} in {dt:.2f} s = {total / dt:.0f}/s with {clients} clients "
               f"(p50 {pct(lat, 50):.1f} ms, p99 {pct(lat, 99):.1f} ms)")
+        if only_creates:
+            return
 
         await asyncio.sleep(1.0)
         print(f"[{label}] API server RSS with {total + clients} pods stored: {rss_mb(t.proc.pid):.0f} MB "
@@ -214,6 +252,11 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--watchers", type=int, default=100)
     ap.add_argument("--backend", choices=["sqlite", "etcd", "both"], default="both")
+    ap.add_argument("--load-generator", choices=["python", "wrk", "both"], default="python",
+                    help="who measures pod creates: the Python (aiohttp) client, wrk, or both")
+    ap.add_argument("--wrk-seconds", type=int, default=10)
+    ap.add_argument("--wrk-threads", type=int, default=1)
+    ap.add_argument("--only-creates", action="store_true", help="measure pod creates only")
     a = ap.parse_args()
     for label in (["sqlite", "etcd"] if a.backend == "both" else [a.backend]):
         etcd = None
@@ -223,12 +266,20 @@ def main() -> None:
             etcd.start()
             datastore = "etcd://" + etcd.url.removeprefix("http://")
         try:
-            raw_backend(label, etcd.url if etcd else "", a.pods, a.clients)
-            t = Target(datastore)
-            try:
-                asyncio.run(run_backend(label, t, a.pods, a.clients, a.watchers))
-            finally:
-                t.close()
+            if not a.only_creates:
+                raw_backend(label, etcd.url if etcd else "", a.pods, a.clients)
+            if a.load_generator in ("python", "both"):
+                t = Target(datastore)
+                try:
+                    asyncio.run(run_backend(label, t, a.pods, a.clients, a.watchers, a.only_creates))
+                finally:
+                    t.close()
+            if a.load_generator in ("wrk", "both"):
+                t = Target(datastore)
+                try:
+                    run_wrk(label, t, a.clients, a.wrk_seconds, a.wrk_threads)
+                finally:
+                    t.close()
         finally:
             if etcd:
                 etcd.close()
