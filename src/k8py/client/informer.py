@@ -7,7 +7,11 @@ revision seen; a 410 Expired relists and reconciles the cache, telling
 handlers what changed meanwhile.  Handlers are plain callables run on the
 event loop; controllers use them only to put keys on work queues.
 
-Objects in the cache are shared: never mutate one (copy first)."""
+Objects in the cache are shared: never mutate one (copy first).
+
+``transform`` (client-go's SetTransform) trims each object before it is
+cached, or drops it by returning None: a process that needs a few fields
+of many objects keeps only those."""
 
 from __future__ import annotations
 
@@ -119,8 +123,10 @@ class Handler:
 class Informer:
     def __init__(self, client: Client, r: Resource, namespace: str | None = None, *,
                  label_selector: str = "", field_selector: str = "",
-                 indexers: dict[str, IndexFunc] | None = None):
+                 indexers: dict[str, IndexFunc] | None = None,
+                 transform: Callable[[Obj], Obj | None] | None = None):
         self.client = client
+        self.transform = transform
         self.resource = r
         self.namespace = namespace
         self.label_selector = label_selector
@@ -183,6 +189,10 @@ class Informer:
         for o in lst.get("items") or ():
             o.setdefault("kind", kind)
             o.setdefault("apiVersion", api_version)
+            if self.transform is not None:
+                o = self.transform(o)
+                if o is None:
+                    continue
             fresh[key_of(o)] = o
         for k in [k for k in self.store.items if k not in fresh]:
             old = self.store.remove(k)
@@ -215,6 +225,15 @@ class Informer:
                 continue
             obj.setdefault("kind", self.resource.kind)
             obj.setdefault("apiVersion", self.resource.api_version)
+            if self.transform is not None:
+                trimmed = self.transform(obj)
+                if trimmed is None:  # not (or no longer) wanted: gone from this cache
+                    if self.store.get(key_of(obj)) is not None:
+                        typ = "DELETED"
+                    else:
+                        typ = ""
+                else:
+                    obj = trimmed
             if typ in ("ADDED", "MODIFIED"):
                 old = self.store.put(obj)
                 if old is None:
@@ -222,8 +241,8 @@ class Informer:
                 else:
                     self._emit_update(old, obj)
             elif typ == "DELETED":
-                self.store.remove(key_of(obj))
-                self._emit_delete(obj)
+                if self.store.remove(key_of(obj)) is not None or self.transform is None:
+                    self._emit_delete(obj)
             if rv:
                 self.resource_version = rv
 
