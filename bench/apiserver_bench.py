@@ -71,6 +71,12 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class Target:
     def __init__(self, datastore: str):
         self.dir = tempfile.mkdtemp(prefix="k8py-bench-")
@@ -126,11 +132,14 @@ def run_wrk(label: str, t: Target, clients: int, seconds: int, threads: int) -> 
         return {k: float(v) for k, v in (f.split("=") for f in line.split()[1:])}
 
     run("warm", 1)
+    cpu0 = cpu_seconds(t.proc.pid)
     r = run("wrk", seconds)
+    cpu = cpu_seconds(t.proc.pid) - cpu0
     print(f"[{label}] pod creates (wrk): {r['creates']:.0f} in {r['seconds']:.2f} s = "
           f"{r['creates'] / r['seconds']:.0f}/s with {clients} connections, {threads} wrk thread(s) "
           f"(p50 {r['p50_ms']:.1f} ms, p90 {r['p90_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, "
-          f"max {r['max_ms']:.1f} ms; {r['non201']:.0f} not 201)")
+          f"max {r['max_ms']:.1f} ms; {r['non201']:.0f} not 201); "
+          f"API server CPU {cpu / max(r['creates'], 1) * 1e6:.0f} us/create")
 
 
 async def run_backend(label: str, t: Target, n: int, clients: int, watchers: int, only_creates: bool = False) -> None:
@@ -156,12 +165,15 @@ async def run_backend(label: str, t: Target, n: int, clients: int, watchers: int
                         raise RuntimeError(f"create failed: {r.status}")
                 lat.append(time.perf_counter() - t0)
 
+        cpu0, own0 = cpu_seconds(t.proc.pid), time.process_time()
         t0 = time.perf_counter()
         await asyncio.gather(*(creator(c) for c in range(clients)))
         dt = time.perf_counter() - t0
         total = per * clients
+        cpu, own = cpu_seconds(t.proc.pid) - cpu0, time.process_time() - own0
         print(f"[{label}] pod creates: {total} in {dt:.2f} s = {total / dt:.0f}/s with {clients} clients "
-              f"(p50 {pct(lat, 50):.1f} ms, p99 {pct(lat, 99):.1f} ms)")
+              f"(p50 {pct(lat, 50):.1f} ms, p99 {pct(lat, 99):.1f} ms); CPU per create: API server "
+              f"{cpu / total * 1e6:.0f} us, load generator {own / total * 1e6:.0f} us")
         if only_creates:
             return
 
