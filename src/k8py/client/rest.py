@@ -178,6 +178,13 @@ class Client:
             body["gracePeriodSeconds"] = grace_period
         return await self.request("DELETE", _path(r, namespace, name), body=body)
 
+    async def delete_collection(self, r: Resource, namespace: str | None = None, *,
+                                propagation: str | None = None, **params: Any) -> Any:
+        body: dict[str, Any] = {"kind": "DeleteOptions", "apiVersion": "v1"}
+        if propagation:
+            body["propagationPolicy"] = propagation
+        return await self.request("DELETE", _path(r, namespace), params=params, body=body)
+
     async def post_subresource(self, r: Resource, name: str, namespace: str | None, sub: str,
                                body: dict) -> Any:
         return await self.request("POST", _path(r, namespace, name, sub), body=body)

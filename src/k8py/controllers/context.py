@@ -31,6 +31,8 @@ class Options:
     node_cidr_mask_size: int = 24
     allocate_node_cidrs: bool = True
     terminated_pod_gc_threshold: int = 12500
+    pod_gc_check_period: float = 20.0  # kube's gcCheckPeriod
+    pod_gc_quarantine: float = 40.0  # kube's quarantineTime for pods of vanished nodes
     workers: dict[str, int] = field(default_factory=dict)
 
 

@@ -30,6 +30,9 @@ def add_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--node-cidr-mask-size", type=int, default=24)
     p.add_argument("--allocate-node-cidrs", default="true", choices=("true", "false"))
     p.add_argument("--terminated-pod-gc-threshold", type=int, default=12500)
+    # k8py's own (kube fixes these periods in code; tests shorten them)
+    p.add_argument("--pod-gc-check-period", type=float, default=20.0, help=argparse.SUPPRESS)
+    p.add_argument("--pod-gc-quarantine-time", type=float, default=40.0, help=argparse.SUPPRESS)
 
 
 def enabled(spec: str) -> list[str]:
@@ -58,7 +61,9 @@ async def main(args: argparse.Namespace) -> int:
                    node_monitor_period=args.node_monitor_period,
                    cluster_cidr=args.cluster_cidr, node_cidr_mask_size=args.node_cidr_mask_size,
                    allocate_node_cidrs=args.allocate_node_cidrs == "true",
-                   terminated_pod_gc_threshold=args.terminated_pod_gc_threshold)
+                   terminated_pod_gc_threshold=args.terminated_pod_gc_threshold,
+                   pod_gc_check_period=args.pod_gc_check_period,
+                   pod_gc_quarantine=args.pod_gc_quarantine_time)
 
     async def lead() -> None:
         informers = InformerFactory(client)
