@@ -1,0 +1,1 @@
+"""``k8py scheduler``: kube-scheduler's queue, framework and plugins."""
