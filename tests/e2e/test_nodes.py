@@ -94,3 +94,87 @@ def test_deletion_terminates_then_removes(cluster: Cluster) -> None:
     assert "Terminating" in cluster.kubectl("get", "pod", "doomed").stdout
     wait_for(lambda: "NotFound" in cluster.kubectl("get", "pod", "doomed", check=False).stderr, 30,
              what="pod doomed gone")
+
+
+def test_nodes_get_pod_cidrs(cluster: Cluster) -> None:
+    def cidrs() -> dict[str, str]:
+        return {n["metadata"]["name"]: n["spec"].get("podCIDR", "") for n in get(cluster, "nodes")["items"]}
+    got = wait_for(lambda: (c := cidrs()) and all(c.values()) and c, 30, what="podCIDRs")
+    nets = [ipaddress.ip_network(c) for c in got.values()]
+    assert all(n.prefixlen == 24 and n.subnet_of(ipaddress.ip_network("10.42.0.0/16")) for n in nets)
+    assert len(set(nets)) == len(nets)
+    node = get(cluster, "node", f"{PREFIX}0")
+    assert node["spec"]["podCIDRs"] == [node["spec"]["podCIDR"]]
+
+
+def test_pod_failure_restarts(cluster: Cluster) -> None:
+    cluster.kubectl("apply", "-f", "-", input=pod_manifest("crashy", f"{PREFIX}0"))
+    wait_for(lambda: get(cluster, "pod", "crashy")["status"].get("phase") == "Running", 30)
+    cluster.kubectl("annotate", "pod", "crashy", "hollow.k8py.io/fail=3")
+
+    def crashed() -> dict | None:
+        cs = get(cluster, "pod", "crashy")["status"]["containerStatuses"][0]
+        return cs if cs["restartCount"] >= 1 and cs["lastState"].get("terminated") else None
+    cs = wait_for(crashed, 30, what="a restart")
+    assert cs["lastState"]["terminated"]["exitCode"] == 3
+    assert cs["lastState"]["terminated"]["reason"] == "Error"
+    cluster.kubectl("annotate", "pod", "crashy", "hollow.k8py.io/fail-")
+
+    def healthy() -> bool:
+        st = get(cluster, "pod", "crashy")["status"]
+        cs = st["containerStatuses"][0]
+        return st["phase"] == "Running" and cs["ready"] and "running" in cs["state"]
+    wait_for(healthy, 30, what="running again")
+    events = cluster.kubectl("get", "events", "--field-selector", "involvedObject.name=crashy").stdout
+    assert "BackOff" in events
+
+
+def test_pod_failure_never_restart_fails(cluster: Cluster) -> None:
+    body = json.loads(pod_manifest("fails", f"{PREFIX}1", restartPolicy="Never"))
+    body["metadata"]["annotations"] = {"hollow.k8py.io/fail": "2"}
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(body))
+    pod = wait_for(lambda: (p := get(cluster, "pod", "fails"))["status"].get("phase") == "Failed" and p, 30)
+    term = pod["status"]["containerStatuses"][0]["state"]["terminated"]
+    assert term["exitCode"] == 2 and term["reason"] == "Error"
+
+
+def test_node_loss_taints_and_evicts(cluster: Cluster) -> None:
+    node = f"{PREFIX}2"
+    short = json.loads(pod_manifest("short", node, tolerations=[
+        {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute",
+         "tolerationSeconds": 2}]))
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(short))
+    cluster.kubectl("apply", "-f", "-", input=pod_manifest("long", node))
+    for name in ("short", "long"):
+        wait_for(lambda: get(cluster, "pod", name)["status"].get("phase") == "Running", 30)
+    long_pod = get(cluster, "pod", "long")
+    assert {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute",
+            "tolerationSeconds": 300} in long_pod["spec"]["tolerations"]
+    cluster.kubectl("annotate", "node", node, "hollow.k8py.io/heartbeat=stopped")
+
+    def unknown() -> dict | None:
+        n = get(cluster, "node", node)
+        ready = next(c for c in n["status"]["conditions"] if c["type"] == "Ready")
+        return n if ready["status"] == "Unknown" else None
+    n = wait_for(unknown, 30, what="Ready Unknown")
+    ready = next(c for c in n["status"]["conditions"] if c["type"] == "Ready")
+    assert ready["reason"] == "NodeStatusUnknown" and ready["message"] == "Kubelet stopped posting node status."
+    taints = wait_for(lambda: len(t := get(cluster, "node", node)["spec"].get("taints") or []) >= 2 and t, 15)
+    assert {(t["key"], t["effect"]) for t in taints} == {("node.kubernetes.io/unreachable", "NoExecute"),
+                                                        ("node.kubernetes.io/unreachable", "NoSchedule")}
+    assert "NotReady" in cluster.kubectl("get", "node", node).stdout
+    # the short-tolerating pod is evicted (Terminating: its kubelet is gone), the other stays
+    wait_for(lambda: get(cluster, "pod", "short")["metadata"].get("deletionTimestamp"), 20, what="eviction")
+    long_pod = get(cluster, "pod", "long")
+    assert "deletionTimestamp" not in long_pod["metadata"]
+    assert {c["type"]: c["status"] for c in long_pod["status"]["conditions"]}["Ready"] == "False"
+    events = cluster.kubectl("get", "events", "-o", "json")
+    reasons = {(e["reason"], e["message"]) for e in json.loads(events.stdout)["items"]}
+    assert ("TaintManagerEviction", "Marking for deletion Pod default/short") in reasons
+    assert ("NodeNotReady", f"Node {node} status is now: NodeNotReady") in reasons
+    # the node comes back: Ready, untainted; the evicted pod finishes terminating
+    cluster.kubectl("annotate", "node", node, "hollow.k8py.io/heartbeat-")
+    wait_for(lambda: not get(cluster, "node", node)["spec"].get("taints"), 30, what="taints removed")
+    wait_for(lambda: "NotFound" in cluster.kubectl("get", "pod", "short", check=False).stderr, 30)
+    wait_for(lambda: {c["type"]: c["status"] for c in
+                      get(cluster, "pod", "long")["status"]["conditions"]}["Ready"] == "True", 30)

@@ -86,6 +86,17 @@ def trim(pod: Obj, mine: Callable[[str], bool]) -> Obj | None:
     return {"kind": "Pod", "apiVersion": "v1", "metadata": tmd, "spec": tspec, "status": tst}
 
 
+def ready(pod: Obj) -> bool:
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in pod["status"].get("conditions") or ())
+
+
+def shows_running(pod: Obj, rec: PodRec) -> bool:
+    """Whether the API already shows the container instance last started."""
+    cs = (pod["status"].get("containerStatuses") or [{}])[0]
+    return "running" in (cs.get("state") or {}) and cs.get("restartCount") == rec.restarts
+
+
 def fail_code(pod: Obj) -> int | None:
     v = ((pod["metadata"].get("annotations") or {}).get(ANNOTATION_FAIL))
     if v is None:
@@ -125,8 +136,9 @@ class PodRunner:
 
     def _on_update(self, old: Obj, new: Obj) -> None:
         # our own status writes come back here; only spec/metadata changes matter
-        if old["metadata"] != new["metadata"] or old["spec"] != new["spec"] \
-                or self.recs.get(self._key(new)) is None:
+        rec = self.recs.get(self._key(new))
+        if old["metadata"] != new["metadata"] or old["spec"] != new["spec"] or rec is None \
+                or (rec.state == "running" and not ready(new) and ready(old)):
             self.queue.add(self._key(new))
 
     def _on_delete(self, pod: Obj) -> None:
@@ -201,6 +213,10 @@ class PodRunner:
             self.queue.add_after(key, rec.next_at - now)
             return
         code = fail_code(pod)
+        if rec.state == "running" and code is None and not ready(pod) and shows_running(pod, rec):
+            # someone else said not Ready (the node-lifecycle controller while
+            # the node was lost): the kubelet reports its own view again
+            await self._write(pod, self._running_status(pod, rec, now))
         if rec.state == "backoff":
             await self._restart(key, pod, rec, now)
         elif code is not None and now >= rec.started_at + CRASH_AFTER:
