@@ -34,6 +34,10 @@ def _apiserver_flags(p: argparse.ArgumentParser) -> None:
                    help="seconds between storage compactions (each keeps one interval of history)")
     p.add_argument("--token-auth-file", default="",
                    help='static bearer tokens, as kube-apiserver\'s: CSV lines token,user,uid,"group1,group2"')
+    p.add_argument("--default-not-ready-toleration-seconds", type=int, default=300,
+                   help="tolerationSeconds of the not-ready:NoExecute toleration added to every pod")
+    p.add_argument("--default-unreachable-toleration-seconds", type=int, default=300,
+                   help="tolerationSeconds of the unreachable:NoExecute toleration added to every pod")
     p.add_argument("-v", "--verbose", action="store_true")
 
 
@@ -43,7 +47,9 @@ def _config(args: argparse.Namespace):
     return Config(data_dir=data_dir, port=args.https_listen_port, bind_address=args.bind_address,
                   kubeconfig=args.write_kubeconfig or os.path.join(data_dir, "kubeconfig.yaml"),
                   datastore_endpoint=args.datastore_endpoint, advertise_address=args.advertise_address,
-                  compaction_interval=args.compaction_interval, token_auth_file=args.token_auth_file)
+                  compaction_interval=args.compaction_interval, token_auth_file=args.token_auth_file,
+                  default_not_ready_toleration_seconds=args.default_not_ready_toleration_seconds,
+                  default_unreachable_toleration_seconds=args.default_unreachable_toleration_seconds)
 
 
 def _limit_malloc_arenas() -> None:

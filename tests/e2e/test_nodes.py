@@ -178,3 +178,17 @@ def test_node_loss_taints_and_evicts(cluster: Cluster) -> None:
     wait_for(lambda: "NotFound" in cluster.kubectl("get", "pod", "short", check=False).stderr, 30)
     wait_for(lambda: {c["type"]: c["status"] for c in
                       get(cluster, "pod", "long")["status"]["conditions"]}["Ready"] == "True", 30)
+
+
+def test_default_toleration_seconds_flags() -> None:
+    from tests.e2e.conftest import Server
+    s = Server(extra_args=("--default-not-ready-toleration-seconds=7",
+                           "--default-unreachable-toleration-seconds=9")).start()
+    try:
+        wait_for(lambda: s.kubectl("get", "ns", "default", check=False).returncode == 0, 20)
+        s.kubectl("apply", "-f", "-", input=pod_manifest("tol", "nowhere"))
+        tols = json.loads(s.kubectl("get", "pod", "tol", "-o", "json").stdout)["spec"]["tolerations"]
+        assert {(t["key"], t["tolerationSeconds"]) for t in tols} == {
+            ("node.kubernetes.io/not-ready", 7), ("node.kubernetes.io/unreachable", 9)}
+    finally:
+        s.close()

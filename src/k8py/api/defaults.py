@@ -912,11 +912,14 @@ _UNREACHABLE = "node.kubernetes.io/unreachable"
 
 
 def pod_admission_defaults(obj: dict, priority_class: dict | None = None,
-                           default_toleration_seconds: int = 300) -> None:
+                           default_toleration_seconds: int = 300,
+                           unreachable_toleration_seconds: int | None = None) -> None:
     """Admission-time pod mutations kube-apiserver applies on create.
 
     * DefaultTolerationSeconds: tolerate ``node.kubernetes.io/not-ready`` and
-      ``node.kubernetes.io/unreachable`` (NoExecute) for 300 s unless already tolerated.
+      ``node.kubernetes.io/unreachable`` (NoExecute) for 300 s unless already tolerated
+      (``default_toleration_seconds`` for not-ready, ``unreachable_toleration_seconds``,
+      default the same, for unreachable).
     * Priority: ``spec.priority`` from ``priority_class`` (the PriorityClass named by
       ``spec.priorityClassName`` or the global default, looked up by the caller), else 0;
       ``spec.preemptionPolicy`` from the class, else ``PreemptLowerPriority``.
@@ -940,7 +943,8 @@ def pod_admission_defaults(obj: dict, priority_class: dict | None = None,
                       "tolerationSeconds": default_toleration_seconds})
     if not unreachable:
         added.append({"key": _UNREACHABLE, "operator": "Exists", "effect": "NoExecute",
-                      "tolerationSeconds": default_toleration_seconds})
+                      "tolerationSeconds": default_toleration_seconds if unreachable_toleration_seconds is None
+                      else unreachable_toleration_seconds})
     if added:
         spec["tolerations"] = tols + added
     if spec.get("priority") is None:

@@ -30,8 +30,11 @@ NODE_PORTS = (30000, 32767)
 
 
 class Admission:
-    def __init__(self, registry: Registry, caches: "CacheSet", service_cidr: str = str(SERVICE_CIDR)):
+    def __init__(self, registry: Registry, caches: "CacheSet", service_cidr: str = str(SERVICE_CIDR), *,
+                 not_ready_toleration_seconds: int = 300, unreachable_toleration_seconds: int = 300):
         self.registry = registry
+        # DefaultTolerationSeconds (--default-not-ready/unreachable-toleration-seconds)
+        self.toleration_seconds = (not_ready_toleration_seconds, unreachable_toleration_seconds)
         self.caches = caches
         self.service_cidr = ipaddress.ip_network(service_cidr)
         self._reserved_ips: set[str] = set()
@@ -158,7 +161,8 @@ class Admission:
             if pc is None:
                 raise errors.forbidden("pods", "", pod["metadata"].get("name", ""),
                                        f"no PriorityClass with name {pc_name} was found")
-        defaults.pod_admission_defaults(pod, priority_class=pc)
+        defaults.pod_admission_defaults(pod, priority_class=pc, default_toleration_seconds=self.toleration_seconds[0],
+                                        unreachable_toleration_seconds=self.toleration_seconds[1])
 
     # -- services -----------------------------------------------------------
     def _used(self) -> tuple[set[str], set[int]]:

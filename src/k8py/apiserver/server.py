@@ -45,6 +45,8 @@ class Config:
     advertise_address: str = "127.0.0.1"
     compaction_interval: float = 300.0
     token_auth_file: str = ""  # kube-apiserver's --token-auth-file (static bearer tokens)
+    default_not_ready_toleration_seconds: int = 300  # DefaultTolerationSeconds admission
+    default_unreachable_toleration_seconds: int = 300
 
 
 @dataclass(frozen=True)
@@ -140,7 +142,9 @@ class APIServer:
         for r in registry.resources:
             st = registry.storage_resource(r)
             self.caches.add(st.key_prefix, _fields_fn(st))
-        self.admission = Admission(registry, self.caches)
+        self.admission = Admission(registry, self.caches,
+                                   not_ready_toleration_seconds=cfg.default_not_ready_toleration_seconds,
+                                   unreachable_toleration_seconds=cfg.default_unreachable_toleration_seconds)
         self.ostore = ObjectStore(self.store, registry, self.caches, self.admission)
         self.tokens: dict[str, User] = load_token_file(cfg.token_auth_file) if cfg.token_auth_file else {}
         self.trimmer = MemoryTrimmer()
