@@ -9,6 +9,7 @@ handlers in ``__init__`` and reconciles in ``async def run()``."""
 from __future__ import annotations
 
 import importlib
+import logging
 import pkgutil
 
 from .context import CONTROLLERS, register
@@ -20,7 +21,10 @@ def discover() -> dict[str, type]:
     """Imports every controller module of this package; returns the registry."""
     for m in pkgutil.iter_modules(__path__):
         if m.name not in _NOT_CONTROLLERS and not m.name.startswith("_"):
-            importlib.import_module(f"{__name__}.{m.name}")
+            try:
+                importlib.import_module(f"{__name__}.{m.name}")
+            except Exception:  # noqa: BLE001 - one broken module must not stop the rest
+                logging.getLogger(__name__).exception("controller module %s failed to load", m.name)
     return CONTROLLERS
 
 

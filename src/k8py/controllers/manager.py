@@ -55,6 +55,23 @@ def build(ctx: ControllerContext, names: list[str]) -> list:
     return [known[n](ctx) for n in names]
 
 
+async def _keep_running(controller) -> None:
+    """One controller's crash must not stop the others: log it and start it
+    again after a pause, as kube's controller-manager keeps its loops alive."""
+    delay = 1.0
+    while True:
+        try:
+            await controller.run()
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - logged, then retried
+            log.exception("controller %s crashed; restarting in %.0f s",
+                          getattr(controller, "name", type(controller).__name__), delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 60.0)
+
+
 async def main(args: argparse.Namespace) -> int:
     client = make_client(args, "kube-controller-manager/v1.32.0 (k8py)")
     opts = Options(node_monitor_grace_period=args.node_monitor_grace_period,
@@ -73,7 +90,7 @@ async def main(args: argparse.Namespace) -> int:
         await informers.wait_for_sync()
         log.info("caches synced; running %d controllers", len(controllers))
         try:
-            await asyncio.gather(*(c.run() for c in controllers))
+            await asyncio.gather(*(_keep_running(c) for c in controllers))
         finally:
             await informers.stop()
 
