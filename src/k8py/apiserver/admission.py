@@ -7,6 +7,7 @@ write before it is stored.
 - DefaultTolerationSeconds, ServiceAccount (name only) and Priority for pods;
 - the Job selector that the Job strategy generates;
 - ClusterIP and NodePort allocation for Services;
+- ResourceQuota (``quota.py``): creates over quota refused, usage charged;
 - managedFields bookkeeping for every write.
 """
 
@@ -20,6 +21,7 @@ from ..api import defaults, managedfields, quantity, validation
 from ..api.registry import Registry, Resource
 from . import errors
 from .clock import now_rfc3339
+from .quota import QuotaAdmission
 
 if TYPE_CHECKING:
     from .watchcache import CacheSet
@@ -39,6 +41,7 @@ class Admission:
         self.service_cidr = ipaddress.ip_network(service_cidr)
         self._reserved_ips: set[str] = set()
         self._reserved_ports: set[int] = set()
+        self.quota = QuotaAdmission(caches)
 
     # -- helpers ----------------------------------------------------------
     def _cached(self, group: str, plural: str, key_tail: str) -> dict[str, Any] | None:
@@ -90,6 +93,10 @@ class Admission:
             defaults.job_prepare_create(obj, obj["metadata"]["uid"])
         elif r.kind == "Service":
             self._allocate_service(obj)
+
+    async def admit_quota(self, ostore: Any, r: Resource, ns: str | None, obj: dict[str, Any], opts: Any) -> None:
+        """The last step of a create (kube's validating ResourceQuota plugin)."""
+        await self.quota.admit_create(ostore, r, ns, obj, opts)
 
     def admit_update(self, r: Resource, new: dict[str, Any], old: dict[str, Any]) -> None:
         try:

@@ -215,6 +215,7 @@ class ObjectStore:
             managed(obj)
         else:
             self.admission.track_fields(r, None, obj, opts, "")
+        await self.admission.admit_quota(self, r, ns, obj, opts)
         if opts.dry_run:
             return obj
         for attempt in range(8):
