@@ -22,18 +22,23 @@ def schedule(s, pod) -> tuple[str | None, str]:
     return node, (msgs[0] if msgs else "")
 
 
+def schedule_msg(s, pod) -> str:
+    """The failure message without its preemption part."""
+    return schedule(s, pod)[1].split(" preemption: ")[0]
+
+
 def test_insufficient_cpu_message():
     s = offline_scheduler([make_node(f"n{i}", cpu="1") for i in range(3)])
     node, msg = schedule(s, make_pod(cpu="2"))
     assert node is None
-    assert msg == "0/3 nodes are available: 3 Insufficient cpu."
+    assert msg == ("0/3 nodes are available: 3 Insufficient cpu. "
+                   "preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod.")
 
 
 def test_assumed_pod_counts_at_once():
     s = offline_scheduler([make_node("n1", cpu="1")])
     assert schedule(s, make_pod(cpu="600m"))[0] == "n1"
-    node, msg = schedule(s, make_pod(cpu="600m"))
-    assert node is None and msg == "0/1 nodes are available: 1 Insufficient cpu."
+    assert schedule_msg(s, make_pod(cpu="600m")) == "0/1 nodes are available: 1 Insufficient cpu."
 
 
 def test_combined_reasons_sorted():
@@ -42,13 +47,15 @@ def test_combined_reasons_sorted():
                            make_node("b", memory="1Gi")])
     node, msg = schedule(s, make_pod(memory="2Gi"))
     assert msg == ("0/3 nodes are available: 1 node(s) had untolerated taint "
-                   "{node-role.kubernetes.io/control-plane: }, 2 Insufficient memory.")
+                   "{node-role.kubernetes.io/control-plane: }, 2 Insufficient memory. preemption: 0/3 nodes are "
+                   "available: 1 Preemption is not helpful for scheduling, 2 No preemption victims found for "
+                   "incoming pod.")
 
 
 def test_multiple_resources_and_pod_count():
     s = offline_scheduler([make_node("n1", cpu="1", memory="1Gi", pods="1")],
                           [make_pod(node="n1")])
-    node, msg = schedule(s, make_pod(cpu="2", memory="2Gi", requests={"nvidia.com/gpu": "1"}))
+    msg = schedule_msg(s, make_pod(cpu="2", memory="2Gi", requests={"nvidia.com/gpu": "1"}))
     assert msg == ("0/1 nodes are available: 1 Insufficient cpu, 1 Insufficient memory, "
                    "1 Insufficient nvidia.com/gpu, 1 Too many pods.")
 
@@ -63,7 +70,7 @@ def test_init_containers_max_and_overhead():
     pod = make_pod(cpu="500m", initContainers=[{"name": "i", "image": "x",
                                                 "resources": {"requests": {"cpu": "1500m"}}}],
                    overhead={"cpu": "600m"})
-    node, msg = schedule(s, pod)
+    msg = schedule_msg(s, pod)
     assert msg == "0/1 nodes are available: 1 Insufficient cpu."  # max(0.5, 1.5) + 0.6 > 2
 
 
@@ -71,7 +78,7 @@ def test_node_selector_and_unschedulable_and_name():
     s = offline_scheduler([make_node("a", labels={"disk": "ssd"}, unschedulable=True),
                            make_node("b", labels={"disk": "ssd"}), make_node("c")])
     assert schedule(s, make_pod(nodeSelector={"disk": "ssd"}))[0] == "b"
-    _, msg = schedule(s, make_pod(nodeSelector={"disk": "nvme"}))
+    msg = schedule_msg(s, make_pod(nodeSelector={"disk": "nvme"}))
     assert msg == ("0/3 nodes are available: 1 node(s) were unschedulable, "
                    "2 node(s) didn't match Pod's node affinity/selector.")
 
@@ -102,7 +109,7 @@ def test_host_port_conflict():
     s = offline_scheduler([make_node("n1")])
     ports = [{"containerPort": 80, "hostPort": 8080}]
     assert schedule(s, make_pod(ports=ports))[0] == "n1"
-    _, msg = schedule(s, make_pod(ports=ports))
+    msg = schedule_msg(s, make_pod(ports=ports))
     assert msg == "0/1 nodes are available: 1 node(s) didn't have free ports for the requested pod ports."
 
 
@@ -113,5 +120,5 @@ def test_least_allocated_spreads():
 
 
 def test_fit_error_message_prefilter_and_postfilter():
-    assert (fit_error_message(2, {}, "x failed", "preemption: y")
+    assert (fit_error_message(2, {}, "x failed", "preemption: y.")
             == "0/2 nodes are available: x failed. preemption: y.")

@@ -89,6 +89,16 @@ class CycleState(dict):
         self.skip_filter: set[str] = set()
         self.skip_score: set[str] = set()
 
+    def clone(self) -> "CycleState":
+        """A copy whose plugin data can change independently (values with
+        a ``clone()`` are cloned), for preemption's what-if per node."""
+        c = CycleState()
+        c.skip_filter = set(self.skip_filter)
+        c.skip_score = set(self.skip_score)
+        for k, v in self.items():
+            c[k] = v.clone() if hasattr(v, "clone") else v
+        return c
+
 
 # -- cluster events ---------------------------------------------------------
 

@@ -48,7 +48,7 @@ def fit_error_message(num_nodes: int, statuses: dict[str, Status], pre_filter_ms
         if items:
             msg += " " + ", ".join(items) + "."
     if post_filter_msg:
-        msg += f" {post_filter_msg}."
+        msg += f" {post_filter_msg}"
     return msg
 
 
@@ -74,7 +74,11 @@ class Scheduler:
         if informers is not None:
             pods = informers.informer("pods", field_selector=ACTIVE_PHASES)
             nodes = informers.informer("nodes")
+            namespaces = informers.informer("namespaces")
+            informers.informer("poddisruptionbudgets.policy")  # for preemption
             self.pods_store = pods.store
+            namespaces.add_handler(self.on_namespace, lambda old, new: self.on_namespace(new),
+                                   lambda ns: self.cache.namespace_labels.pop(ns["metadata"]["name"], None))
             nodes.add_handler(self.on_node_add, self.on_node_update, self.on_node_delete)
             pods.add_handler(self.on_pod_add, self.on_pod_update, self.on_pod_delete)
 
@@ -82,6 +86,9 @@ class Scheduler:
 
     def responsible(self, pod: dict) -> bool:
         return ((pod.get("spec") or {}).get("schedulerName") or "default-scheduler") in self.names
+
+    def on_namespace(self, ns: dict) -> None:
+        self.cache.namespace_labels[ns["metadata"]["name"]] = ns["metadata"].get("labels") or {}
 
     def on_node_add(self, node: dict) -> None:
         self.cache.add_node(node)
@@ -165,6 +172,12 @@ class Scheduler:
         if node:
             self.nominated.setdefault(node, {})[p.uid] = p
 
+    def clear_nomination(self, p: PodInfo) -> None:
+        """A nominated pod of lower priority loses its place to a preemptor."""
+        self._unnominate(p)
+        if self.client is not None and (p.pod.get("status") or {}).get("nominatedNodeName"):
+            self._spawn(self._patch_status(p, {"status": {"nominatedNodeName": None}}))
+
     def _unnominate(self, p: PodInfo) -> None:
         for name in [n for n, noms in self.nominated.items() if p.uid in noms]:
             del self.nominated[name][p.uid]
@@ -230,7 +243,7 @@ class Scheduler:
                 for n in nodes:
                     if n.name not in result.node_names:
                         statuses[n.name] = fw.unresolvable("node(s) didn't satisfy plugin(s) [%s]"
-                                                           % ",".join(sorted(self._pre_filter_narrowers(state, p))))
+                                                           % " ".join(sorted(self._pre_filter_narrowers(state, p))))
             feasible = self._find_feasible(state, p, candidates, statuses)
             p.unschedulable_plugins = {s.plugin for s in statuses.values() if s.plugin}
         if not feasible:
@@ -336,6 +349,9 @@ class Scheduler:
             self.queue.done(p.key)
             return
         self.queue.add_unschedulable(p, backoff_only=st.code == fw.ERROR)
+        if nominated:
+            self._unnominate(p)
+            self.nominated.setdefault(nominated, {})[p.uid] = p
         if self.recorder is not None:
             self.recorder.warning(cur, "FailedScheduling", message[:1024])
         if self.client is not None:
