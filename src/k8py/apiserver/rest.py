@@ -275,6 +275,7 @@ class ObjectStore:
             else:
                 strategy.prepare_update(r, new, old)
                 self.admission.admit_update(r, new, old)
+            nmd = new.setdefault("metadata", {})  # status/finalize writes build a new object
             omd = old.get("metadata") or {}
             if omd.get("deletionTimestamp"):
                 added = set(nmd.get("finalizers") or []) - set(omd.get("finalizers") or [])
