@@ -1,7 +1,11 @@
 """Recording core/v1 Events about objects, as client-go's record package:
 events go out from a bounded background queue (dropped, not blocking, when
 the API server falls behind), and a repeat of the same event about the same
-object bumps its ``count`` and ``lastTimestamp`` instead of adding another."""
+object bumps its ``count`` and ``lastTimestamp`` instead of adding another.
+
+As client-go's ``EventSourceObjectSpamFilter``, each (source, object, type)
+has a token bucket of 25 events refilled at one per five minutes: a
+1,000-replica ReplicaSet writes 25 "Created pod" events, not 1,000."""
 
 from __future__ import annotations
 
@@ -19,6 +23,8 @@ log = logging.getLogger(__name__)
 EVENTS = resource("events")
 _MAX_QUEUE = 1000
 _MAX_CACHE = 4096
+SPAM_BURST = 25
+SPAM_QPS = 1 / 300
 
 
 def ref(obj: dict[str, Any]) -> dict[str, Any]:
@@ -39,8 +45,30 @@ class EventRecorder:
         self._queue: asyncio.Queue[tuple[dict, str, str, str]] | None = None
         self._task: asyncio.Task[None] | None = None
         self._seen: OrderedDict[tuple, dict] = OrderedDict()
+        self._buckets: OrderedDict[tuple, list[float]] = OrderedDict()  # key -> [tokens, last refill]
+
+    def _allowed(self, obj: dict[str, Any], type_: str) -> bool:
+        md = obj.get("metadata") or {}
+        key = (obj.get("kind"), md.get("namespace"), md.get("name"), md.get("uid"), obj.get("apiVersion"), type_)
+        now = time.monotonic()
+        b = self._buckets.get(key)
+        if b is None:
+            b = self._buckets[key] = [float(SPAM_BURST), now]
+            if len(self._buckets) > _MAX_CACHE:
+                self._buckets.popitem(last=False)
+        else:
+            self._buckets.move_to_end(key)
+            b[0] = min(float(SPAM_BURST), b[0] + (now - b[1]) * SPAM_QPS)
+            b[1] = now
+        if b[0] < 1:
+            return False
+        b[0] -= 1
+        return True
 
     def event(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
+        if not self._allowed(obj, type_):
+            log.debug("event filtered as spam: %s %s", reason, message)
+            return
         if self._queue is None:
             self._queue = asyncio.Queue(_MAX_QUEUE)
             self._task = asyncio.create_task(self._run(), name=f"events {self.component}")
