@@ -76,6 +76,8 @@ def prepare_create(r: Resource, obj: dict[str, Any], now: str) -> None:
     md["creationTimestamp"] = now
     if r.kind in GENERATION_KINDS:
         md["generation"] = 1
+    if r.kind == "DaemonSet":
+        _set_template_generation(obj, 1)
     if "status" in r.subresources and r.kind != "Node":
         if r.kind == "Pod":
             obj["status"] = {"phase": "Pending", "qosClass": _qos_class(obj)}
@@ -125,6 +127,20 @@ def prepare_update(r: Resource, new: dict[str, Any], old: dict[str, Any]) -> Non
             new.pop("status", None)
     if r.kind in GENERATION_KINDS and _spec_of(new) != _spec_of(old):
         md["generation"] = int(omd.get("generation") or 1) + 1
+    if r.kind == "DaemonSet":
+        gen = int((omd.get("annotations") or {}).get(DS_TEMPLATE_GENERATION) or 1)
+        template_changed = (new.get("spec") or {}).get("template") != (old.get("spec") or {}).get("template")
+        _set_template_generation(new, gen + 1 if template_changed else gen)
+
+
+# apps/v1 shows a DaemonSet's spec.templateGeneration as this annotation; the
+# strategy owns it: 1 on create, +1 whenever the pod template changes.
+DS_TEMPLATE_GENERATION = "deprecated.daemonset.template.generation"
+
+
+def _set_template_generation(obj: dict[str, Any], gen: int) -> None:
+    md = obj.setdefault("metadata", {})
+    md["annotations"] = dict(md.get("annotations") or {}, **{DS_TEMPLATE_GENERATION: str(gen)})
 
 
 def prepare_status_update(r: Resource, body: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
