@@ -170,6 +170,20 @@ def namespace_terminating(e: BaseException) -> bool:
 
 
 # --- adoption and release -----------------------------------------------------------------------
+def owner_reader(client: Client, res: Any, owner: Obj) -> Callable[[], Awaitable[Obj | None]]:
+    """A :class:`Claimer`'s ``fresh_owner``: ``owner`` re-read from the API, None once it is gone."""
+    md = owner["metadata"]
+
+    async def read() -> Obj | None:
+        try:
+            return await client.get(res, md["name"], md.get("namespace"))
+        except APIError as e:
+            if e.code == 404:
+                return None
+            raise
+    return read
+
+
 class Claimer:
     """``ControllerRefManager``: ``claim`` returns the children an owner
     controls after adopting matching orphans and releasing children whose
