@@ -161,3 +161,20 @@ def test_pods_doubled_up_with_siblings_go_first():
     a, b = _pod("a", node="n1"), _pod("b", node="n2")
     related = [a, b, _pod("sib", node="n2")]
     assert [p["metadata"]["name"] for p in deletion_order([a, b], related, 1_800_000_000.0)] == ["b", "a"]
+
+
+def test_rollout_status_progress_conditions_and_deadline():
+    d = deploy(2, progressDeadlineSeconds=600)
+    new = rs("web-new", 2, available=1)
+    st = du.rollout_status(d, [new], new, 1000)
+    c = du.get_condition(st, du.PROGRESSING)
+    assert (c["reason"], c["message"]) == (du.RS_UPDATED, 'ReplicaSet "web-new" is progressing.')
+    d["status"] = st
+    assert du.stuck_recheck_after(d, st, 1100) == 500
+    late = du.rollout_status(d, [new], new, 1601)
+    c = du.get_condition(late, du.PROGRESSING)
+    assert (c["status"], c["reason"], c["message"]) == ("False", du.TIMED_OUT,
+                                                        'ReplicaSet "web-new" has timed out progressing.')
+    done = du.rollout_status(d, [rs("web-new", 2, available=2)], rs("web-new", 2, available=2), 1700)
+    c = du.get_condition(done, du.PROGRESSING)
+    assert (c["reason"], c["message"]) == (du.NEW_RS_AVAILABLE, 'ReplicaSet "web-new" has successfully progressed.')

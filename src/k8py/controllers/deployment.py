@@ -38,7 +38,6 @@ from ..api.labels import from_label_selector
 from ..client.controller import Controller
 from ..client.informer import key_of
 from ..client.rest import APIError, resource
-from ..client.timeutil import parse_time
 from . import deployment_util as du
 from .context import ControllerContext, register
 from .controller_utils import (BY_CONTROLLER, Claimer, Obj, add_owner_indexes, candidates, compute_hash,
@@ -505,48 +504,13 @@ class DeploymentController(Controller):
 
     async def _sync_rollout_status(self, d: Obj, all_rss: list[Obj | None], new_rs: Obj | None) -> None:
         now = self.clock()
-        st = du.calculate_status(all_rss, new_rs, d, now)
-        if not du.has_progress_deadline(d):
-            du.remove_condition(st, du.PROGRESSING)
-        cur = du.get_condition(d.get("status") or {}, du.PROGRESSING)
-        complete = (st.get("replicas", 0) == st.get("updatedReplicas", 0) and cur is not None
-                    and cur.get("reason") == du.NEW_RS_AVAILABLE)
-        rs_name = new_rs["metadata"]["name"] if new_rs is not None else None
-        subject = f'ReplicaSet "{rs_name}"' if rs_name else f'Deployment "{d["metadata"]["name"]}"'
-        if du.has_progress_deadline(d) and not complete:
-            if du.deployment_complete(d, st):
-                du.set_condition(st, du.new_condition(du.PROGRESSING, "True", du.NEW_RS_AVAILABLE,
-                                                      f"{subject} has successfully progressed.", now))
-            elif du.deployment_progressing(d, st):
-                cond = du.new_condition(du.PROGRESSING, "True", du.RS_UPDATED, f"{subject} is progressing.", now)
-                if cur is not None:
-                    if cur.get("status") == "True":
-                        cond["lastTransitionTime"] = cur.get("lastTransitionTime")
-                    du.remove_condition(st, du.PROGRESSING)
-                du.set_condition(st, cond)
-            elif du.deployment_timed_out(d, st, now):
-                du.set_condition(st, du.new_condition(du.PROGRESSING, "False", du.TIMED_OUT,
-                                                      f"{subject} has timed out progressing.", now))
-        failures = du.replica_failures(all_rss, new_rs)
-        if failures:
-            du.set_condition(st, failures[0])
-        else:
-            du.remove_condition(st, du.REPLICA_FAILURE)
+        st = du.rollout_status(d, all_rss, new_rs, now)
         if st == du.status_view(d.get("status") or {}):
-            self._requeue_stuck(d, st, now)
+            after = du.stuck_recheck_after(d, st, now)
+            if after is not None and after < 1:
+                self.queue.add_rate_limited(key_of(d))
+            elif after is not None:
+                self.queue.add_after(key_of(d), after + 1)
             return
         d["status"] = st
         await self._write_status(d)
-
-    def _requeue_stuck(self, d: Obj, st: Obj, now: float) -> None:
-        cur = du.get_condition(d.get("status") or {}, du.PROGRESSING)
-        if not du.has_progress_deadline(d) or cur is None:
-            return
-        if du.deployment_complete(d, st) or cur.get("reason") == du.TIMED_OUT:
-            return
-        since = parse_time(cur.get("lastUpdateTime")) or now
-        after = since + int(d["spec"]["progressDeadlineSeconds"]) - now
-        if after < 1:
-            self.queue.add_rate_limited(key_of(d))
-        else:
-            self.queue.add_after(key_of(d), after + 1)

@@ -411,3 +411,49 @@ def replica_failures(all_rss: list[Obj | None], new_rs: Obj | None) -> list[Obj]
     if new_rs is not None and of(new_rs):
         return of(new_rs)
     return [c for rs in all_rss if rs is not None for c in of(rs)]
+
+
+def rollout_status(d: Obj, all_rss: list[Obj | None], new_rs: Obj | None, now: float) -> Obj:
+    """``syncRolloutStatus``: the status with the Progressing condition
+    estimated (complete, progressing, or past its deadline) and the
+    ReplicaSets' ReplicaFailure condition carried over."""
+    st = calculate_status(all_rss, new_rs, d, now)
+    if not has_progress_deadline(d):
+        remove_condition(st, PROGRESSING)
+    cur = get_condition(d.get("status") or {}, PROGRESSING)
+    complete = (st.get("replicas", 0) == st.get("updatedReplicas", 0) and cur is not None
+                and cur.get("reason") == NEW_RS_AVAILABLE)
+    name = new_rs["metadata"]["name"] if new_rs is not None else None
+    subject = f'ReplicaSet "{name}"' if name else f'Deployment "{d["metadata"]["name"]}"'
+    if has_progress_deadline(d) and not complete:
+        if deployment_complete(d, st):
+            set_condition(st, new_condition(PROGRESSING, "True", NEW_RS_AVAILABLE,
+                                            f"{subject} has successfully progressed.", now))
+        elif deployment_progressing(d, st):
+            cond = new_condition(PROGRESSING, "True", RS_UPDATED, f"{subject} is progressing.", now)
+            if cur is not None:  # progress refreshes lastUpdateTime even with the same reason
+                if cur.get("status") == "True":
+                    cond["lastTransitionTime"] = cur.get("lastTransitionTime")
+                remove_condition(st, PROGRESSING)
+            set_condition(st, cond)
+        elif deployment_timed_out(d, st, now):
+            set_condition(st, new_condition(PROGRESSING, "False", TIMED_OUT,
+                                            f"{subject} has timed out progressing.", now))
+    failures = replica_failures(all_rss, new_rs)
+    if failures:
+        set_condition(st, failures[0])
+    else:
+        remove_condition(st, REPLICA_FAILURE)
+    return st
+
+
+def stuck_recheck_after(d: Obj, st: Obj, now: float) -> float | None:
+    """Seconds until an unfinished rollout's progress deadline passes (None:
+    nothing to check), so a stuck rollout is seen to time out."""
+    cur = get_condition(d.get("status") or {}, PROGRESSING)
+    if not has_progress_deadline(d) or cur is None:
+        return None
+    if deployment_complete(d, st) or cur.get("reason") == TIMED_OUT:
+        return None
+    since = parse_time(cur.get("lastUpdateTime")) or now
+    return since + int(d["spec"]["progressDeadlineSeconds"]) - now
