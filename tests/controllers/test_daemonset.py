@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import copy
 
-from k8py.controllers.daemonset import DaemonSetController, default_tolerations, placement, pod_template
+from k8py.controllers.daemonset import DaemonSetController
+from k8py.controllers.daemonset_util import default_tolerations, placement, pod_template
 from k8py.controllers.history import POD_REVISION_LABEL
 from tests.controllers.fakeapi import make_context, pod, put
 

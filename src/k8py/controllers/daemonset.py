@@ -18,22 +18,22 @@ user), trims history and writes status when it changed."""
 from __future__ import annotations
 
 import asyncio
-import copy
 import logging
-import math
 import time
 from typing import Any, Callable
 
-from ..api import nodeaffinity
+from ..api.labels import from_label_selector
 from ..client.controller import Controller
 from ..client.informer import key_of
-from ..api.labels import from_label_selector
 from ..client.rest import APIError, is_conflict, is_not_found, resource
 from . import history as hist
 from .context import ControllerContext, register
 from .controller_utils import (Claimer, add_owner_indexes, candidates, controller_ref, is_pod_available,
                                is_pod_ready, new_controller_ref, owner_reader, pod_from_template,
                                slow_start_batch)
+from .daemonset_util import (ALWAYS_IN_STATUS, allows_surge, is_terminating, is_updated, oldest_first, phase,
+                             pin_to_node, placement, pod_template, scaled, split_by_revision, target_node,
+                             template_generation)
 from .expectations import Expectations
 from .history import POD_REVISION_LABEL, History, template_patch
 
@@ -42,113 +42,8 @@ Obj = dict[str, Any]
 
 DAEMONSETS = resource("daemonsets.apps")
 PODS = resource("pods")
-TEMPLATE_GENERATION_LABEL = "pod-template-generation"
-TEMPLATE_GENERATION_ANNOTATION = "deprecated.daemonset.template.generation"
 BURST_REPLICAS = 250
 FAILED_POD_BACKOFF, FAILED_POD_BACKOFF_MAX = 1.0, 900.0
-
-
-def default_tolerations(host_network: bool) -> list[Obj]:
-    """``AddOrUpdateDaemonPodTolerations``: what every daemon pod tolerates."""
-    out = [{"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute"},
-           {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute"}]
-    out += [{"key": f"node.kubernetes.io/{k}", "operator": "Exists", "effect": "NoSchedule"}
-            for k in ("disk-pressure", "memory-pressure", "pid-pressure", "unschedulable")]
-    if host_network:
-        out.append({"key": "node.kubernetes.io/network-unavailable", "operator": "Exists",
-                    "effect": "NoSchedule"})
-    return out
-
-
-def template_generation(ds: Obj) -> str | None:
-    return (ds["metadata"].get("annotations") or {}).get(TEMPLATE_GENERATION_ANNOTATION)
-
-
-def pod_template(ds: Obj, hash_: str) -> Obj:
-    """``CreatePodTemplate``: the template with default tolerations and the
-    generation and revision-hash labels."""
-    t = copy.deepcopy(ds["spec"]["template"])
-    spec = t.setdefault("spec", {})
-    tols = spec.setdefault("tolerations", [])
-    for tol in default_tolerations(bool(spec.get("hostNetwork"))):
-        nodeaffinity.add_toleration(tols, tol)
-    labels = t.setdefault("metadata", {}).setdefault("labels", {})
-    gen = template_generation(ds)
-    if gen is not None:
-        labels[TEMPLATE_GENERATION_LABEL] = gen
-    if hash_:
-        labels[POD_REVISION_LABEL] = hash_
-    return t
-
-
-def pin_to_node(affinity: Obj | None, node: str) -> Obj:
-    """``ReplaceDaemonSetPodNodeNameNodeAffinity``: the required node
-    affinity becomes the one term ``metadata.name In [node]``."""
-    aff = copy.deepcopy(affinity) if affinity else {}
-    na = aff.setdefault("nodeAffinity", {})
-    na["requiredDuringSchedulingIgnoredDuringExecution"] = {"nodeSelectorTerms": [
-        {"matchFields": [{"key": "metadata.name", "operator": "In", "values": [node]}]}]}
-    return aff
-
-
-def target_node(pod: Obj) -> str | None:
-    """``GetTargetNodeName``: spec.nodeName, or the node its affinity pins it to."""
-    name = pod["spec"].get("nodeName")
-    if name:
-        return name
-    terms = ((((pod["spec"].get("affinity") or {}).get("nodeAffinity") or {})
-              .get("requiredDuringSchedulingIgnoredDuringExecution") or {}).get("nodeSelectorTerms") or ())
-    for term in terms:
-        for f in term.get("matchFields") or ():
-            if f.get("key") == "metadata.name" and f.get("operator") == "In" and len(f.get("values") or ()) == 1:
-                return f["values"][0]
-    return None
-
-
-def placement(ds: Obj, template: Obj) -> Callable[[Obj], tuple[bool, bool]]:
-    """``NodeShouldRunDaemonPod`` for one DaemonSet: node -> (should run,
-    should continue running)."""
-    spec = template.get("spec") or {}
-    fits = nodeaffinity.required_affinity(template)
-    tols = spec.get("tolerations") or ()
-    pinned = ds["spec"]["template"].get("spec", {}).get("nodeName")
-
-    def should_run(node: Obj) -> tuple[bool, bool]:
-        if pinned and pinned != node["metadata"]["name"]:
-            return False, False
-        if not fits(node):
-            return False, False
-        taints = (node.get("spec") or {}).get("taints") or ()
-        if nodeaffinity.untolerated_taint(taints, tols) is not None:
-            return False, nodeaffinity.untolerated_taint(taints, tols, ("NoExecute",)) is None
-        return True, True
-    return should_run
-
-
-def is_updated(pod: Obj, hash_: str, generation: str | None) -> bool:
-    """``IsPodUpdated``: the pod carries the current hash or template generation."""
-    labels = pod["metadata"].get("labels") or {}
-    return bool((hash_ and labels.get(POD_REVISION_LABEL) == hash_)
-                or (generation is not None and labels.get(TEMPLATE_GENERATION_LABEL) == generation))
-
-
-def scaled(value: Any, total: int) -> int:
-    """``GetScaledValueFromIntOrPercent`` rounding up."""
-    if isinstance(value, str) and value.endswith("%"):
-        return math.ceil(int(value[:-1]) * total / 100)
-    return int(value or 0)
-
-
-def phase(pod: Obj) -> str:
-    return (pod.get("status") or {}).get("phase", "")
-
-
-def is_terminating(pod: Obj) -> bool:
-    return bool(pod["metadata"].get("deletionTimestamp"))
-
-
-def oldest_first(pods: list[Obj]) -> list[Obj]:
-    return sorted(pods, key=lambda p: (p["metadata"].get("creationTimestamp") or "", p["metadata"]["name"]))
 
 
 @register("daemonset")
@@ -281,7 +176,7 @@ class DaemonSetController(Controller):
         template = pod_template(ds, hash_)
         should_run = placement(ds, template)
         node_pods = self._node_to_pods(all_pods)
-        surge = _allows_surge(ds)
+        surge = allows_surge(ds)
         gen = template_generation(ds)
         needing: list[str] = []
         deleting: list[str] = []
@@ -399,7 +294,7 @@ class DaemonSetController(Controller):
         should_run = placement(ds, pod_template(ds, hash_))
         desired = sum(1 for n in nodes if should_run(n)[0])
         ru = ds["spec"]["updateStrategy"].get("rollingUpdate") or {}
-        max_surge = scaled(ru.get("maxSurge"), desired) if _allows_surge(ds) else 0
+        max_surge = scaled(ru.get("maxSurge"), desired) if allows_surge(ds) else 0
         max_unavailable = scaled(ru.get("maxUnavailable", 1), desired)
         if max_surge == 0 and max_unavailable == 0:
             max_unavailable = 1
@@ -414,7 +309,7 @@ class DaemonSetController(Controller):
         if max_surge == 0:
             unavailable, replace, candidates = 0, [], []
             for pods in node_pods.values():
-                found = _split(pods, hash_, gen)
+                found = split_by_revision(pods, hash_, gen)
                 if found is None:
                     unavailable += 1
                     continue
@@ -432,7 +327,7 @@ class DaemonSetController(Controller):
             return
         surged, allowed, candidate_nodes = 0, [], []
         for node, pods in node_pods.items():
-            found = _split(pods, hash_, gen)
+            found = split_by_revision(pods, hash_, gen)
             if found is None:
                 surged += 1
                 continue
@@ -490,7 +385,7 @@ class DaemonSetController(Controller):
                        "observedGeneration": ds["metadata"].get("generation", 0),
                        "updatedNumberScheduled": updated, "numberAvailable": available,
                        "numberUnavailable": desired - available}
-        return {k: v for k, v in status.items() if v or k in _ALWAYS}
+        return {k: v for k, v in status.items() if v or k in ALWAYS_IN_STATUS}
 
     async def _update_status(self, ds: Obj, nodes: list[Obj], pods: list[Obj], hash_: str,
                              collisions: int) -> None:
@@ -513,31 +408,3 @@ class DaemonSetController(Controller):
                 raise
             fresh = await self.client.get(DAEMONSETS, ds["metadata"]["name"], ds["metadata"]["namespace"])
             await self.client.update_status(DAEMONSETS, dict(fresh, status=status))
-
-
-_ALWAYS = frozenset({"currentNumberScheduled", "numberMisscheduled", "desiredNumberScheduled", "numberReady"})
-
-
-def _allows_surge(ds: Obj) -> bool:
-    us = ds["spec"].get("updateStrategy") or {}
-    if us.get("type") != "RollingUpdate":
-        return False
-    surge = (us.get("rollingUpdate") or {}).get("maxSurge")
-    return surge not in (None, 0, "0", "0%")
-
-
-def _split(pods: list[Obj], hash_: str, gen: str | None) -> tuple[Obj | None, Obj | None] | None:
-    """``findUpdatedPodsOnNode``: the node's one new and one old pod (None if more)."""
-    new = old = None
-    for p in pods:
-        if is_terminating(p):
-            continue
-        if is_updated(p, hash_, gen):
-            if new is not None:
-                return None
-            new = p
-        else:
-            if old is not None:
-                return None
-            old = p
-    return new, old
