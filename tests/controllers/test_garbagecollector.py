@@ -6,7 +6,7 @@ import asyncio
 
 from k8py.controllers.garbagecollector import GarbageCollector, monitored_resources
 from k8py.controllers.gcgraph import FOREGROUND, Graph, Identity, _diff, parse_refs
-from tests.controllers.gcfakes import FakeAPI, cm, drain, make_context
+from tests.controllers.memapi import FakeAPI, cm, drain, make_context
 
 
 def run(coro):

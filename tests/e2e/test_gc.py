@@ -3,8 +3,10 @@ each cascade policy, dangling owners, blockOwnerDeletion holding a
 foreground deletion, and pod garbage collection (terminated pods over the
 threshold, pods of a node that was deleted, unscheduled terminating pods).
 
-Owners and dependents are ConfigMaps and Pods with hand-written
-ownerReferences, so these tests need no other controller."""
+Most owners and dependents are ConfigMaps and Pods with hand-written
+ownerReferences, so that they need no other controller; the ReplicaSet
+tests use the replicaset controller (with no scheduler: its pods stay
+Pending)."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import pytest
 
 from tests.support.cluster import Cluster, wait_for
 
-CONTROLLERS = "garbage-collector,pod-garbage-collector"
+CONTROLLERS = "garbage-collector,pod-garbage-collector,replicaset"
 
 
 @pytest.fixture(scope="module")
@@ -144,6 +146,52 @@ def test_solid_owner_keeps_dependent_and_dangling_reference_is_removed(cluster: 
     wait_for(only_b, 20, what="the dangling reference removed, the dependent kept")
     kubectl(cluster, "delete", "configmap", "two-b")
     wait_for(lambda: gone(cluster, "two-dep"), 20)
+
+
+# ---- a ReplicaSet and its pods, with kubectl's --cascade ------------------
+
+def replicaset(c: Cluster, name: str, replicas: int = 3) -> list[str]:
+    create(c, {"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": name},
+               "spec": {"replicas": replicas, "selector": {"matchLabels": {"rs": name}},
+                        "template": {"metadata": {"labels": {"rs": name}},
+                                     "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}})
+    return wait_for(lambda: pods_of(c, name) if len(pods_of(c, name)) == replicas else None, 30,
+                    what=f"{replicas} pods of {name}")
+
+
+def pods_of(c: Cluster, rs: str) -> list[str]:
+    return sorted(p["metadata"]["name"] for p in get(c, "pods", "-l", f"rs={rs}")["items"])
+
+
+def test_replicaset_background(cluster: Cluster) -> None:
+    replicaset(cluster, "rs-bg")
+    kubectl(cluster, "delete", "rs", "rs-bg")
+    wait_for(lambda: not pods_of(cluster, "rs-bg"), 30, what="pods deleted with their ReplicaSet")
+
+
+def test_replicaset_orphan(cluster: Cluster) -> None:
+    pods = replicaset(cluster, "rs-or")
+    kubectl(cluster, "delete", "rs", "rs-or", "--cascade=orphan")
+    assert get(cluster, "rs", "rs-or") is None
+    assert pods_of(cluster, "rs-or") == pods
+    for p in get(cluster, "pods", "-l", "rs=rs-or")["items"]:
+        assert not p["metadata"].get("ownerReferences")
+    kubectl(cluster, "delete", "pods", "-l", "rs=rs-or")
+
+
+def test_replicaset_foreground(cluster: Cluster) -> None:
+    pods = replicaset(cluster, "rs-fg")
+    held = pods[0]
+    kubectl(cluster, "patch", "pod", held, "--type=merge", "-p", '{"metadata":{"finalizers":["example.com/hold"]}}')
+    kubectl(cluster, "delete", "rs", "rs-fg", "--cascade=foreground", "--wait=false")
+    # the pods go first; the one held by a finalizer blocks its owner (controller refs block)
+    wait_for(lambda: pods_of(cluster, "rs-fg") == [held], 30, what="unheld pods deleted")
+    rs = get(cluster, "rs", "rs-fg")
+    assert rs is not None and rs["metadata"]["finalizers"] == ["foregroundDeletion"]
+    assert get(cluster, "pod", held)["metadata"].get("deletionTimestamp")
+    kubectl(cluster, "patch", "pod", held, "--type=merge", "-p", '{"metadata":{"finalizers":null}}')
+    wait_for(lambda: get(cluster, "rs", "rs-fg") is None, 30, what="ReplicaSet deleted after its pods")
+    assert not pods_of(cluster, "rs-fg")
 
 
 # ---- pod garbage collection ----------------------------------------------

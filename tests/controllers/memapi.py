@@ -1,4 +1,5 @@
-"""A small in-memory API for garbage-collector tests: it keeps objects,
+"""A small in-memory API for controller tests (garbage collector,
+namespace, serviceaccount, pod GC): it keeps objects,
 applies kube's deletion rules (preconditions, finalizers, propagation
 finalizers) and the patches the collector sends, and feeds every change to
 the informers' handlers as a watch would."""
@@ -23,6 +24,7 @@ class FakeAPI:
         self.objects: dict[tuple[str, str, str], dict] = {}
         self.calls: list[tuple] = []
         self.rv = itertools.count(100)
+        self.grace: dict[str, int | None] = {}  # gracePeriodSeconds of each delete, by name
         self.informers = InformerFactory(self)  # type: ignore[arg-type]
 
     # ---- test helpers ----------------------------------------------------
@@ -62,7 +64,10 @@ class FakeAPI:
 
     def _write(self, r: Any, key: tuple, obj: dict) -> dict:
         md = obj["metadata"]
-        if md.get("deletionTimestamp") and not md.get("finalizers"):
+        gone = md.get("deletionTimestamp") and not md.get("finalizers")
+        if r.kind == "Namespace":  # a namespace also waits for spec.finalizers
+            gone = gone and not (obj.get("spec") or {}).get("finalizers")
+        if gone:
             del self.objects[key]
             self._emit(r, None, obj)
             return obj
@@ -83,6 +88,11 @@ class FakeAPI:
                      resource_version: str | None = None, propagation: str | None = None,
                      grace_period: int | None = None) -> Any:
         self.calls.append(("delete", r.plural, namespace or "", name, propagation))
+        self.grace[name] = grace_period
+        return self._delete(r, name, namespace, uid, resource_version, propagation)
+
+    def _delete(self, r: Any, name: str, namespace: str | None, uid: str | None, resource_version: str | None,
+                propagation: str | None) -> dict:
         key = (r.plural, namespace or "", name)
         o = self.objects.get(key)
         if o is None:
@@ -130,6 +140,55 @@ class FakeAPI:
         if "ownerReferences" in md and not md["ownerReferences"]:
             del md["ownerReferences"]
         return self._write(r, key, o)
+
+
+    async def list(self, r: Any, namespace: str | None = None, **_: Any) -> dict:
+        self.calls.append(("list", r.plural, namespace or ""))
+        items = [copy.deepcopy(o) for (p, ns, _n), o in sorted(self.objects.items())
+                 if p == r.plural and (namespace is None or ns == namespace)]
+        return {"metadata": {"resourceVersion": "1"}, "items": items}
+
+    async def delete_collection(self, r: Any, namespace: str | None = None, *, propagation: str | None = None,
+                                **_: Any) -> Any:
+        self.calls.append(("deletecollection", r.plural, namespace or "", propagation))
+        for (p, ns, n) in list(self.objects):
+            if p == r.plural and ns == (namespace or ""):
+                self._delete(r, n, ns or None, None, None, propagation)
+
+    async def create(self, r: Any, obj: dict, namespace: str | None = None, **_: Any) -> dict:
+        self.calls.append(("create", r.plural, namespace or "", obj["metadata"]["name"]))
+        key = (r.plural, namespace or "", obj["metadata"]["name"])
+        if key in self.objects:
+            raise err(409, "AlreadyExists")
+        obj = copy.deepcopy(obj)
+        obj["metadata"].setdefault("uid", f"uid-{obj['metadata']['name']}")
+        return self.add(r.plural if not r.group else f"{r.plural}.{r.group}", obj)
+
+    async def update(self, r: Any, obj: dict, subresource: str | None = None, **_: Any) -> dict:
+        md = obj["metadata"]
+        self.calls.append(("update" + (f"/{subresource}" if subresource else ""), r.plural,
+                           md.get("namespace", ""), md["name"]))
+        key = (r.plural, md.get("namespace", ""), md["name"])
+        cur = self.objects.get(key)
+        if cur is None:
+            raise err(404, "NotFound")
+        if md.get("resourceVersion") and md["resourceVersion"] != cur["metadata"]["resourceVersion"]:
+            raise err(409, "Conflict", "the object has been modified")
+        new = copy.deepcopy(cur)
+        if subresource == "status":
+            new["status"] = copy.deepcopy(obj.get("status"))
+        elif subresource == "finalize":
+            new.setdefault("spec", {})["finalizers"] = list((obj.get("spec") or {}).get("finalizers") or [])
+            if not new["spec"]["finalizers"] and new["metadata"].get("deletionTimestamp"):
+                del self.objects[key]
+                self._emit(r, None, new)
+                return new
+        else:
+            new = copy.deepcopy(obj)
+        return self._write(r, key, new)
+
+    async def update_status(self, r: Any, obj: dict) -> dict:
+        return await self.update(r, obj, "status")
 
 
 def make_context(api: FakeAPI, **opts: Any) -> ControllerContext:
