@@ -23,7 +23,7 @@ from typing import Any, Callable
 from ..client.informer import Informer
 from ..client.rest import APIError, Client, resource
 from ..client.timeutil import now_micro, now_rfc3339
-from .node import (ANNOTATION_HEARTBEAT, LEASE_NAMESPACE, NODE_IP_BASE, NodeConfig, conditions,
+from .node import (ANNOTATION_HEARTBEAT, LEASE_DURATION, LEASE_NAMESPACE, NODE_IP_BASE, NodeConfig, conditions,
                    conditions_healthy, internal_ip, lease_object, node_object, transitions_of)
 from .podips import PodIPs
 
@@ -74,6 +74,8 @@ class NodeSet:
         self.registered_at: dict[str, float] = {}
         self.gone: set[str] = set()
         self._ips: dict[tuple[str, str], PodIPs] = {}
+        self._beating: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
         self.on_change: Callable[[str], None] = lambda name: None
         self.informer = Informer(client, NODES, transform=lambda n: trim_node(n, self.index))
         self.informer.add_handler(None, self._on_update, self._on_delete)
@@ -199,10 +201,14 @@ class NodeSet:
         while True:
             k += 1
             await asyncio.sleep(max(0.0, start + k * tick - loop.time()))
-            batch = [n for n in slots[k % SLOTS] if n not in self.gone and n in self.uids
-                     and not self.is_stopped(n)]
-            if batch:
-                await asyncio.gather(*(self._beat(n) for n in batch))
+            for n in slots[k % SLOTS]:
+                # a beat still under way (slow API server) is not doubled
+                if n in self.uids and n not in self.gone and n not in self._beating \
+                        and not self.is_stopped(n):
+                    self._beating.add(n)
+                    t = asyncio.create_task(self._beat(n))
+                    self._tasks.add(t)
+                    t.add_done_callback(self._tasks.discard)
 
     async def _beat(self, name: str) -> None:
         try:
@@ -210,6 +216,8 @@ class NodeSet:
             await self._report(name)
         except (APIError, OSError, asyncio.TimeoutError) as e:
             log.info("node %s: heartbeat failed: %s", name, e)
+        finally:
+            self._beating.discard(name)
 
     async def _renew(self, name: str) -> None:
         lease = self.leases.get(name)
@@ -225,7 +233,7 @@ class NodeSet:
                 lease = await self.client.get(LEASES, name, LEASE_NAMESPACE)
         for _ in range(2):
             spec = dict(lease.get("spec") or {}, holderIdentity=name, renewTime=now,
-                        leaseDurationSeconds=lease_object(name, "", now)["spec"]["leaseDurationSeconds"])
+                        leaseDurationSeconds=LEASE_DURATION)
             body = dict(lease, spec=spec)
             try:
                 self.leases[name] = await self.client.update(LEASES, body)
