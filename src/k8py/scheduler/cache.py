@@ -24,6 +24,26 @@ class Cache:
         self.affinity_nodes: set[str] = set()  # nodes holding pods with pod (anti-)affinity
         self.anti_affinity_nodes: set[str] = set()  # ... with required anti-affinity
         self.namespace_labels: dict[str, dict[str, str]] = {}
+        # nodes by what plugins may skip when no node has it
+        self.tainted_nodes: set[str] = set()  # NoSchedule / NoExecute taints
+        self.prefer_no_schedule_nodes: set[str] = set()
+        self.unschedulable_nodes: set[str] = set()
+
+    def _classify(self, ni: NodeInfo) -> None:
+        name = ni.name
+        hard = soft = False
+        if ni.node is not None:
+            for t in ni.taints:
+                if t.get("effect") == "PreferNoSchedule":
+                    soft = True
+                else:
+                    hard = True
+        for flag, group in ((hard, self.tainted_nodes), (soft, self.prefer_no_schedule_nodes),
+                            (ni.node is not None and ni.unschedulable, self.unschedulable_nodes)):
+            if flag:
+                group.add(name)
+            else:
+                group.discard(name)
 
     # -- nodes ------------------------------------------------------------
 
@@ -41,6 +61,7 @@ class Cache:
         if ni.node is None:
             self._node_list = None
         ni.set_node(node)
+        self._classify(ni)
         return ni
 
     def remove_node(self, node: Obj) -> None:
@@ -49,9 +70,9 @@ class Cache:
         if ni is None:
             return
         self._node_list = None
-        if ni.pods:
-            ni.node = None  # pods stay counted until their deletion arrives
-        else:
+        ni.node = None
+        self._classify(ni)
+        if not ni.pods:  # else its pods stay counted until their deletion arrives
             del self.nodes[name]
 
     # -- pods ---------------------------------------------------------------

@@ -171,6 +171,12 @@ class Plugin:
     def filter(self, state: CycleState, pod: "PodInfo", node: "NodeInfo") -> Status | None:
         raise NotImplementedError
 
+    def node_filter(self, state: CycleState, pod: "PodInfo") -> Callable[["NodeInfo"], Status | None]:
+        """``filter`` bound to one pod, called at every node; plugins on the
+        hot path return a closure specialised for the pod."""
+        f = self.filter
+        return lambda node: f(state, pod, node)
+
     async def post_filter(self, state: CycleState, pod: "PodInfo",
                           statuses: dict[str, Status]) -> tuple[str | None, Status | None]:
         """Returns (nominated node name, status)."""
@@ -181,6 +187,11 @@ class Plugin:
 
     def score(self, state: CycleState, pod: "PodInfo", node: "NodeInfo") -> int:
         raise NotImplementedError
+
+    def score_nodes(self, state: CycleState, pod: "PodInfo", nodes: list["NodeInfo"]) -> list[int]:
+        """``score`` at every node; hot-path plugins compute it in one loop."""
+        score = self.score
+        return [score(state, pod, n) for n in nodes]
 
     def normalize_score(self, state: CycleState, pod: "PodInfo", scores: list[int]) -> None:
         raise NotImplementedError

@@ -105,25 +105,38 @@ class Profile:
                       statuses: dict[str, Status]) -> list[NodeInfo]:
         """Filters from the round-robin start until enough nodes pass."""
         n = len(nodes)
+        if not n:
+            return []
         want = num_feasible_nodes_to_find(n, self.percentage)
-        filters = self.active_filters(state)
+        checks = [(p.name, p.node_filter(state, pod)) for p in self.active_filters(state)]
         feasible: list[NodeInfo] = []
-        start = self.next_start % n if n else 0
+        start = self.next_start % n
+        order = nodes[start:] + nodes[:start] if start else nodes
         processed = 0
-        for i in range(n):
-            ni = nodes[(start + i) % n]
-            processed += 1
-            for p in filters:
-                st = p.filter(state, pod, ni)
-                if st is not None and not st.ok:
-                    statuses[ni.name] = st.with_plugin(p.name)
-                    break
-            else:
-                feasible.append(ni)
-                if len(feasible) >= want:
-                    break
-        if n:
-            self.next_start = (start + processed) % n
+        if len(checks) == 1:  # the common case: NodeResourcesFit alone
+            name, check = checks[0]
+            for ni in order:
+                processed += 1
+                st = check(ni)
+                if st is None:
+                    feasible.append(ni)
+                    if len(feasible) >= want:
+                        break
+                else:
+                    statuses[ni.name] = st.with_plugin(name)
+        else:
+            for ni in order:
+                processed += 1
+                for name, check in checks:
+                    st = check(ni)
+                    if st is not None:
+                        statuses[ni.name] = st.with_plugin(name)
+                        break
+                else:
+                    feasible.append(ni)
+                    if len(feasible) >= want:
+                        break
+        self.next_start = (start + processed) % n
         return feasible
 
     # -- scoring ---------------------------------------------------------------------
@@ -137,25 +150,19 @@ class Profile:
         for p in self.scorers:
             if p.name in state.skip_score:
                 continue
-            score = p.score
-            scores = [score(state, pod, ni) for ni in nodes]
+            scores = p.score_nodes(state, pod, nodes)
             if implements(p, "normalize_score"):
                 p.normalize_score(state, pod, scores)
             w = self.weights.get(p.name, 1)
-            for i, s in enumerate(scores):
-                totals[i] += s * w
+            if w == 1:
+                totals = [t + s for t, s in zip(totals, scores)]
+            else:
+                totals = [t + s * w for t, s in zip(totals, scores)]
         return totals
 
     @staticmethod
     def select_host(nodes: list[NodeInfo], scores: list[int]) -> NodeInfo:
-        """The best score; ties broken at random (reservoir sampling)."""
-        best = 0
-        count = 1
-        for i in range(1, len(scores)):
-            if scores[i] > scores[best]:
-                best, count = i, 1
-            elif scores[i] == scores[best]:
-                count += 1
-                if random.randrange(count) == 0:
-                    best = i
-        return nodes[best]
+        """The best score; ties broken at random."""
+        top = max(scores)
+        best = [i for i, s in enumerate(scores) if s == top]
+        return nodes[best[0] if len(best) == 1 else random.choice(best)]

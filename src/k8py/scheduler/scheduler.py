@@ -27,6 +27,7 @@ from .framework import ClusterEvent, CycleState, Status
 from .nodeinfo import NodeInfo, PodInfo
 from .profile import Handle, Profile
 from .queue import SchedulingQueue
+from .trim import trim_node, trim_pod
 
 log = logging.getLogger(__name__)
 PODS = resource("pods")
@@ -72,8 +73,8 @@ class Scheduler:
         self.failed = 0
         self.pods_store = None
         if informers is not None:
-            pods = informers.informer("pods", field_selector=ACTIVE_PHASES)
-            nodes = informers.informer("nodes")
+            pods = informers.informer("pods", field_selector=ACTIVE_PHASES, transform=trim_pod)
+            nodes = informers.informer("nodes", transform=trim_node)
             namespaces = informers.informer("namespaces")
             informers.informer("poddisruptionbudgets.policy")  # for preemption
             self.pods_store = pods.store

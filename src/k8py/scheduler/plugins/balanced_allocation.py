@@ -26,6 +26,23 @@ class NodeResourcesBalancedAllocation(Plugin):
     def events(self) -> list[ClusterEvent]:
         return [ClusterEvent(POD, DELETE), ClusterEvent(NODE, ADD | UPDATE_NODE_ALLOCATABLE)]
 
+    def score_nodes(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> list[int]:
+        pc, pm = pod.req.cpu, pod.req.memory
+        out = []
+        for n in nodes:
+            ac, am = n.alloc.cpu, n.alloc.memory
+            if not ac or not am:
+                out.append(0)
+                continue
+            fc = (n.requested.cpu + pc) / ac
+            fm = (n.requested.memory + pm) / am
+            if fc > 1.0:
+                fc = 1.0
+            if fm > 1.0:
+                fm = 1.0
+            out.append(int((1 - abs(fc - fm) / 2) * MAX_NODE_SCORE))
+        return out
+
     def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> int:
         return balanced_score(node.requested.cpu + pod.req.cpu, node.alloc.cpu,
                               node.requested.memory + pod.req.memory, node.alloc.memory)

@@ -5,6 +5,8 @@ allocatable pods.  Scores by LeastAllocated over cpu and memory."""
 
 from __future__ import annotations
 
+from typing import Callable
+
 from ..framework import (ADD, DELETE, MAX_NODE_SCORE, NODE, POD, UNSCHEDULED_POD, UPDATE_NODE_ALLOCATABLE,
                          UPDATE_POD_SCALE_DOWN, ClusterEvent, CycleState, Plugin, Status, register,
                          unschedulable)
@@ -63,6 +65,32 @@ class NodeResourcesFit(Plugin):
             return None
         reasons = fit_reasons(pod, node)
         return unschedulable(*reasons) if reasons else None
+
+    def node_filter(self, state: CycleState, pod: PodInfo) -> Callable[[NodeInfo], Status | None]:
+        req = pod.req
+        if req.scalar:
+            return super().node_filter(state, pod)
+        cpu, mem, eph = req.cpu, req.memory, req.ephemeral
+
+        def fits(node: NodeInfo) -> Status | None:
+            alloc, used = node.alloc, node.requested
+            if (len(node.pods) < alloc.pods and cpu <= alloc.cpu - used.cpu and mem <= alloc.memory - used.memory
+                    and eph <= alloc.ephemeral - used.ephemeral):
+                return None
+            reasons = fit_reasons(pod, node)
+            return unschedulable(*reasons) if reasons else None
+        return fits
+
+    def score_nodes(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> list[int]:
+        pc, pm = pod.nz_cpu, pod.nz_mem
+        out = []
+        for n in nodes:
+            ac, am = n.alloc.cpu, n.alloc.memory
+            rc, rm = n.nz_cpu + pc, n.nz_mem + pm
+            c = (ac - rc) * 100 // ac if ac and rc <= ac else 0
+            m = (am - rm) * 100 // am if am and rm <= am else 0
+            out.append((c + m) // 2)
+        return out
 
     def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> int:
         alloc = node.alloc

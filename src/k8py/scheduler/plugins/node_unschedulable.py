@@ -4,7 +4,7 @@ unless they tolerate the node.kubernetes.io/unschedulable:NoSchedule taint."""
 from __future__ import annotations
 
 from ..framework import ADD, NODE, UPDATE_NODE_TAINT, UPDATE_POD_TOLERATION, UNSCHEDULED_POD, ClusterEvent, \
-    CycleState, Plugin, Status, register, unresolvable
+    CycleState, Plugin, PreFilterResult, SKIPPED, Status, register, unresolvable
 from ..helpers import tolerated
 from ..nodeinfo import NodeInfo, PodInfo
 
@@ -20,6 +20,10 @@ class NodeUnschedulable(Plugin):
 
     def events(self) -> list[ClusterEvent]:
         return [ClusterEvent(NODE, ADD | UPDATE_NODE_TAINT), ClusterEvent(UNSCHEDULED_POD, UPDATE_POD_TOLERATION)]
+
+    def pre_filter(self, state: CycleState, pod: PodInfo) -> tuple[PreFilterResult | None, Status | None]:
+        # not in kube (it has no PreFilter here): with no cordoned node the filter cannot fail
+        return None, (None if self.handle.cache.unschedulable_nodes else SKIPPED)
 
     def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status | None:
         if node.unschedulable and not tolerated(TAINT, pod.tolerations):
