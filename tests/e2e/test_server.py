@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.conftest import Server
 from tests.support.cluster import Cluster, wait_for
 
 
@@ -75,3 +76,23 @@ def test_stopping_the_server_stops_the_children():
         c.close()
     for pid in kids.values():
         wait_for(lambda: not alive(pid), 10, what=f"child {pid} gone")
+
+
+def test_kubernetes_service_endpoints_follow_the_advertise_address():
+    # 192.0.2.0/24 is TEST-NET-1: only written into objects, never contacted
+    s = Server(
+        extra_args=("--advertise-address", "192.0.2.10")).start()
+    try:
+        ep = json.loads(s.kubectl("-n", "default", "get", "endpoints", "kubernetes", "-o", "json").stdout)
+        assert ep["subsets"] == [{"addresses": [{"ip": "192.0.2.10"}],
+                                  "ports": [{"name": "https", "port": s.port, "protocol": "TCP"}]}]
+        sl = json.loads(s.kubectl("-n", "default", "get", "endpointslice", "kubernetes", "-o", "json").stdout)
+        assert sl["endpoints"][0]["addresses"] == ["192.0.2.10"]
+        assert sl["metadata"]["labels"]["kubernetes.io/service-name"] == "kubernetes"
+        s.stop()
+        s.extra_args = ("--advertise-address", "192.0.2.11")
+        s.start()  # same data, new address: brought up to date
+        ep = json.loads(s.kubectl("-n", "default", "get", "endpoints", "kubernetes", "-o", "json").stdout)
+        assert ep["subsets"][0]["addresses"] == [{"ip": "192.0.2.11"}]
+    finally:
+        s.close()

@@ -4,6 +4,7 @@ the routes (discovery, health, OpenAPI, resources)."""
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import ssl
 import traceback
@@ -216,6 +217,47 @@ class APIServer:
                          "labels": {"component": "apiserver", "provider": "kubernetes"}},
             "spec": {"clusterIP": "10.43.0.1", "ports": [{"name": "https", "port": 443, "protocol": "TCP",
                                                           "targetPort": self.cfg.port}]}}, opts)
+        await self._reconcile_own_endpoints(opts)
+
+    async def _reconcile_own_endpoints(self, opts: WriteOptions) -> None:
+        """The ``kubernetes`` Service has no selector: the API server itself
+        keeps its Endpoints and EndpointSlice pointing at this server, as
+        kube-apiserver's endpoint reconciler does."""
+        addr, port = self.cfg.advertise_address, self.cfg.port
+        if ipaddress.ip_address(addr).is_loopback:
+            # kube refuses loopback endpoints, and pods could not reach them
+            log.info("advertise address %s is loopback: the kubernetes Service gets no endpoints", addr)
+            return
+        ep_r = self.registry.lookup("", "v1", "endpoints")
+        subsets = [{"addresses": [{"ip": addr}], "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}]
+        await self._put(ep_r, "default", {
+            "apiVersion": "v1", "kind": "Endpoints",
+            "metadata": {"name": "kubernetes", "namespace": "default",
+                         "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
+            "subsets": subsets}, "subsets", opts)
+        es_r = self.registry.lookup("discovery.k8s.io", "v1", "endpointslices")
+        await self._put(es_r, "default", {
+            "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": {"name": "kubernetes", "namespace": "default",
+                         "labels": {"kubernetes.io/service-name": "kubernetes"}},
+            "addressType": "IPv6" if ":" in addr else "IPv4",
+            "endpoints": [{"addresses": [addr], "conditions": {"ready": True}}],
+            "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}, ("endpoints", "ports"), opts)
+
+    async def _put(self, r: Any, ns: str, obj: dict[str, Any], fields: str | tuple[str, ...],
+                   opts: WriteOptions) -> None:
+        """Creates ``obj``, or brings ``fields`` of the stored one up to date."""
+        fields = (fields,) if isinstance(fields, str) else fields
+        name = obj["metadata"]["name"]
+        if await self.store.get(r.key(ns, name)) is None:
+            await self._ensure(r, ns, obj, opts)
+            return
+
+        def mutate(old: dict[str, Any]) -> dict[str, Any]:
+            for f in fields:
+                old[f] = obj[f]
+            return old
+        await self.ostore.guaranteed_update(r, ns, name, mutate, opts)
 
     async def _ensure(self, r: Any, ns: str | None, obj: dict[str, Any], opts: WriteOptions) -> None:
         if await self.store.get(r.key(ns, obj["metadata"]["name"])) is None:
