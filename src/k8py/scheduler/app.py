@@ -29,6 +29,9 @@ def add_flags(p: argparse.ArgumentParser) -> None:
                    help="0: kube's adaptive rule (50%% - nodes/125, at least 5%%)")
     p.add_argument("--pod-initial-backoff-seconds", type=float, default=1.0)
     p.add_argument("--pod-max-backoff-seconds", type=float, default=10.0)
+    p.add_argument("--event-qps", type=float, default=50.0,
+                   help="Scheduled/FailedScheduling events written per second at most (the rest are dropped)")
+    p.add_argument("--event-burst", type=int, default=100)
     p.add_argument("--parallel-binds", type=int, default=64, help="binding requests in flight")
 
 
@@ -38,7 +41,8 @@ async def main(args: argparse.Namespace) -> int:
     sched = Scheduler(client, informers, names=(args.scheduler_name,),
                       percentage_of_nodes_to_score=args.percentage_of_nodes_to_score,
                       parallel_binds=args.parallel_binds, initial_backoff=args.pod_initial_backoff_seconds,
-                      max_backoff=args.pod_max_backoff_seconds)
+                      max_backoff=args.pod_max_backoff_seconds, event_qps=args.event_qps,
+                      event_burst=args.event_burst)
     informers.start()
     try:
         await informers.wait_for_sync()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-
+import time
 from collections import Counter
 from typing import Any
 
@@ -57,7 +57,7 @@ class Scheduler:
     def __init__(self, client: Client | None, informers: InformerFactory | None, *,
                  names: tuple[str, ...] = ("default-scheduler",), percentage_of_nodes_to_score: int = 0,
                  parallel_binds: int = 64, initial_backoff: float = 1.0, max_backoff: float = 10.0,
-                 send_events: bool = True):
+                 send_events: bool = True, event_qps: float = 50.0, event_burst: int = 100):
         self.client = client
         self.names = names
         self.cache = Cache()
@@ -67,6 +67,7 @@ class Scheduler:
                                      max_backoff=max_backoff)
         self.nominated: dict[str, dict[str, PodInfo]] = {}  # node -> uid -> pod nominated there
         self.recorder = EventRecorder(client, names[0]) if client is not None and send_events else None
+        self.event_limiter = TokenBucket(event_qps, event_burst)
         self._bind_sem = asyncio.Semaphore(parallel_binds)
         self._tasks: set[asyncio.Task[Any]] = set()
         self.scheduled = 0
@@ -331,7 +332,7 @@ class Scheduler:
         if st is None or st.ok:
             self.scheduled += 1
             self.queue.done(p.key)
-            if self.recorder is not None:
+            if self.recorder is not None and self.event_limiter.take():
                 self.recorder.normal(p.pod, "Scheduled", f"Successfully assigned {p.key} to {node}")
             return
         log.info("binding %s to %s failed: %s", p.key, node, st.message)
@@ -353,7 +354,7 @@ class Scheduler:
         if nominated:
             self._unnominate(p)
             self.nominated.setdefault(nominated, {})[p.uid] = p
-        if self.recorder is not None:
+        if self.recorder is not None and self.event_limiter.take():
             self.recorder.warning(cur, "FailedScheduling", message[:1024])
         if self.client is not None:
             patch = self._status_patch(cur, reason, message, nominated)
@@ -386,6 +387,25 @@ class Scheduler:
                                         subresource="status")
             except (APIError, OSError) as e:
                 log.debug("status of %s not updated: %s", p.key, e)
+
+
+class TokenBucket:
+    """Events are API writes: at most ``qps`` a second (bursts of ``burst``),
+    like kube-scheduler's client rate limit; the rest are dropped."""
+
+    def __init__(self, qps: float, burst: int, clock: Any = time.monotonic):
+        self.qps, self.burst, self.clock = qps, burst, clock
+        self.tokens = float(burst)
+        self.last = clock()
+
+    def take(self) -> bool:
+        now = self.clock()
+        self.tokens = min(self.burst, self.tokens + (now - self.last) * self.qps)
+        self.last = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
 
 
 def node_update_actions(old: dict, new: dict) -> int:
