@@ -224,8 +224,7 @@ def test_two_schedulers_one_leader_and_failover(cluster):
         log.close()
     spec = "  schedulerName: second-scheduler\n"
     try:
-        leader = wait_for(lambda: _leader_log(paths), 30, what="a leader")
-        assert leader is not None
+        leader = wait_for(lambda: (i := _leader_log(paths)) is not None and (i,), 30, what="a leader")[0]
         time.sleep(2)
         assert _leader_log([paths[1 - leader]]) is None  # the other stands by
         holder = cluster.kubectl("get", "lease", "-n", "kube-system", "second-scheduler", "-o",
