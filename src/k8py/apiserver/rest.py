@@ -352,13 +352,7 @@ class ObjectStore:
             self.admission.admit_delete(r, obj)
             new = copy.deepcopy(obj)
             nmd = new["metadata"]
-            finalizers = list(nmd.get("finalizers") or [])
-            if policy == "Orphan" and "orphan" not in finalizers:
-                finalizers.append("orphan")
-            elif policy == "Foreground" and "foregroundDeletion" not in finalizers:
-                finalizers.append("foregroundDeletion")
-            if policy in ("Background", "Foreground"):
-                finalizers = [f for f in finalizers if f != "orphan" or policy != "Background"]
+            finalizers = strategy.gc_finalizers(r, nmd.get("finalizers") or [], policy)
             grace = strategy.graceful_period(r, obj, grace_req)
             if r.kind == "Namespace":
                 if md.get("deletionTimestamp"):

@@ -192,4 +192,27 @@ def graceful_period(r: Resource, obj: dict[str, Any], requested: int | None) -> 
 
 
 def default_propagation(r: Resource) -> str:
-    return "Background"
+    """What a DELETE without a propagation policy does to dependents: core/v1
+    ReplicationControllers orphan them (as before server-side cascading
+    existed); everything else leaves them to the garbage collector."""
+    return "Orphan" if r.kind == "ReplicationController" and not r.group else "Background"
+
+
+def gc_finalizers(r: Resource, current: list[str], policy: str | None) -> list[str]:
+    """The finalizers an object gets when deleted with ``policy`` (kube's
+    deletionFinalizersForGarbageCollection): ``orphan`` or
+    ``foregroundDeletion`` as the policy says; with no policy, the one the
+    object already has, else the kind's default."""
+    if policy == "Orphan":
+        orphan, foreground = True, False
+    elif policy in ("Foreground", "Background"):
+        orphan, foreground = False, policy == "Foreground"
+    else:
+        foreground = "foregroundDeletion" in current
+        orphan = "orphan" in current or (not foreground and default_propagation(r) == "Orphan")
+    out = [f for f in current if f not in ("orphan", "foregroundDeletion")]
+    if orphan:
+        out.append("orphan")
+    if foreground:
+        out.append("foregroundDeletion")
+    return list(current) if set(out) == set(current) else out
