@@ -198,7 +198,9 @@ def main() -> None:
 
     try:
         server = spawn("server", "--data-dir", data, "--https-listen-port", str(args.port),
-                       "--bind-address", "127.0.0.1", "--disable-scheduler")
+                       "--bind-address", "127.0.0.1", "--disable-scheduler",
+                       # 1,000 nodes need 1,000 podCIDRs: /26s of the /16 cluster CIDR
+                       "--kube-controller-manager-arg=--node-cidr-mask-size=26")
         while not os.path.exists(kc):
             if server.poll() is not None:
                 raise SystemExit("server did not start; see " + data)
