@@ -78,9 +78,13 @@ class Admission:
             if state == "missing":
                 raise errors.not_found("namespaces", "", ns or "")
             if state == "terminating":
-                raise errors.forbidden(r.plural, r.group, name,
-                                       f"unable to create new content in namespace {ns} because it is being "
-                                       f"terminated")
+                e = errors.forbidden(r.plural, r.group, name,
+                                     f"unable to create new content in namespace {ns} because it is being "
+                                     f"terminated")
+                # the cause controllers look for to ignore the refusal (kube's NamespaceTerminatingCause)
+                e.details["causes"] = [{"reason": "NamespaceTerminating", "field": "metadata.namespace",
+                                        "message": f"namespace {ns} is being terminated"}]
+                raise e
         try:
             defaults.apply_defaults(r, obj)
         except quantity.QuantityError as e:
