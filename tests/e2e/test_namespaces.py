@@ -129,5 +129,13 @@ def test_finalizer_keeps_namespace_terminating_with_conditions(cluster: Cluster)
     }
     p = cluster.kubectl("-n", "held", "create", "configmap", "late", check=False)
     assert p.returncode != 0 and "being terminated" in p.stderr
+    from kubernetes.client import CoreV1Api, V1ConfigMap, V1ObjectMeta
+    from kubernetes.client.exceptions import ApiException
+    with pytest.raises(ApiException) as exc:
+        CoreV1Api(cluster.client()).create_namespaced_config_map("held", V1ConfigMap(metadata=V1ObjectMeta(name="x")))
+    assert exc.value.status == 403
+    assert json.loads(exc.value.body)["details"]["causes"] == [
+        {"reason": "NamespaceTerminating", "message": "namespace held is being terminated",
+         "field": "metadata.namespace"}]
     cluster.kubectl("-n", "held", "patch", "configmap", "held", "--type=merge", "-p", '{"metadata":{"finalizers":null}}')
     wait_for(lambda: get(cluster, "namespace", "held") is None, 30, what="namespace gone once its content is")

@@ -21,8 +21,7 @@ ENSURE = ("default",)
 def namespace_terminating(e: APIError) -> bool:
     """The API server refused new content in a terminating namespace."""
     causes = (e.status.get("details") or {}).get("causes") or []
-    return e.code == 403 and (any(c.get("reason") == "NamespaceTerminating" for c in causes)
-                              or "is being terminated" in str(e.status.get("message", "")))
+    return any(c.get("reason") == "NamespaceTerminating" for c in causes)
 
 
 @register("serviceaccount")
