@@ -124,9 +124,10 @@ class Informer:
     def __init__(self, client: Client, r: Resource, namespace: str | None = None, *,
                  label_selector: str = "", field_selector: str = "",
                  indexers: dict[str, IndexFunc] | None = None,
-                 transform: Callable[[Obj], Obj | None] | None = None):
+                 transform: Callable[[Obj], Obj | None] | None = None, page_size: int = 0):
         self.client = client
         self.transform = transform
+        self.page_size = page_size  # list in pages (client-go's pager): only one page of full objects at once
         self.resource = r
         self.namespace = namespace
         self.label_selector = label_selector
@@ -181,19 +182,26 @@ class Informer:
                 delay = min(delay * 2, 30.0)
 
     async def _list(self) -> None:
-        lst = await self.client.list(self.resource, self.namespace, labelSelector=self.label_selector,
-                                     fieldSelector=self.field_selector)
-        rv = lst["metadata"].get("resourceVersion", "")
         kind, api_version = self.resource.kind, self.resource.api_version
         fresh: dict[str, Obj] = {}
-        for o in lst.get("items") or ():
-            o.setdefault("kind", kind)
-            o.setdefault("apiVersion", api_version)
-            if self.transform is not None:
-                o = self.transform(o)
-                if o is None:
-                    continue
-            fresh[key_of(o)] = o
+        cont = ""
+        while True:
+            paging = {"limit": self.page_size, "continue": cont} if self.page_size else {}
+            lst = await self.client.list(self.resource, self.namespace, labelSelector=self.label_selector,
+                                         fieldSelector=self.field_selector, **paging)
+            rv = lst["metadata"].get("resourceVersion", "")
+            for o in lst.get("items") or ():
+                o.setdefault("kind", kind)
+                o.setdefault("apiVersion", api_version)
+                if self.transform is not None:
+                    o = self.transform(o)
+                    if o is None:
+                        continue
+                fresh[key_of(o)] = o
+            cont = lst["metadata"].get("continue") or ""
+            del lst
+            if not (self.page_size and cont):
+                break
         for k in [k for k in self.store.items if k not in fresh]:
             old = self.store.remove(k)
             if old is not None:

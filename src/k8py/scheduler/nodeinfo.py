@@ -237,7 +237,7 @@ class PodInfo:
 class NodeInfo:
     __slots__ = ("name", "node", "labels", "taints", "unschedulable", "alloc", "requested",
                  "nz_cpu", "nz_mem", "pods", "ports", "affinity_pods", "anti_affinity_pods",
-                 "generation", "_alloc_src")
+                 "generation", "_alloc_src", "free_cpu", "free_mem", "free_eph", "free_pods", "memo")
 
     def __init__(self, name: str):
         self.name = name
@@ -254,6 +254,20 @@ class NodeInfo:
         self.affinity_pods: dict[str, PodInfo] = {}  # pods with any pod (anti-)affinity
         self.anti_affinity_pods: dict[str, PodInfo] = {}  # with required anti-affinity
         self.generation = 0
+        # what is left (allocatable - requested), for the filters' hot path, and
+        # per-node results that plugins memoize until the node changes
+        self.free_cpu = self.free_mem = self.free_eph = self.free_pods = 0
+        self.memo: dict[Any, Any] = {}
+
+    def _changed(self) -> None:
+        self.generation += 1
+        a, r = self.alloc, self.requested
+        self.free_cpu = a.cpu - r.cpu
+        self.free_mem = a.memory - r.memory
+        self.free_eph = a.ephemeral - r.ephemeral
+        self.free_pods = a.pods - len(self.pods)
+        if self.memo:
+            self.memo = {}
 
     def set_node(self, node: Obj) -> None:
         self.node = node
@@ -265,7 +279,7 @@ class NodeInfo:
         if alloc != self._alloc_src:
             self._alloc_src = alloc
             self.alloc = Resources.from_list(alloc)
-        self.generation += 1
+        self._changed()
 
     def add_pod(self, p: PodInfo) -> None:
         if p.uid in self.pods:
@@ -280,7 +294,7 @@ class NodeInfo:
             self.affinity_pods[p.uid] = p
             if p.anti_affinity:
                 self.anti_affinity_pods[p.uid] = p
-        self.generation += 1
+        self._changed()
 
     def remove_pod(self, p: PodInfo) -> bool:
         p = self.pods.pop(p.uid, None)  # type: ignore[assignment]
@@ -297,7 +311,7 @@ class NodeInfo:
                 self.ports.pop(port, None)
         self.affinity_pods.pop(p.uid, None)
         self.anti_affinity_pods.pop(p.uid, None)
-        self.generation += 1
+        self._changed()
         return True
 
     def clone(self) -> "NodeInfo":
@@ -311,4 +325,5 @@ class NodeInfo:
         c.ports = dict(self.ports)
         c.affinity_pods = dict(self.affinity_pods)
         c.anti_affinity_pods = dict(self.anti_affinity_pods)
+        c._changed()
         return c

@@ -74,7 +74,7 @@ class Scheduler:
         self.failed = 0
         self.pods_store = None
         if informers is not None:
-            pods = informers.informer("pods", field_selector=ACTIVE_PHASES, transform=trim_pod)
+            pods = informers.informer("pods", field_selector=ACTIVE_PHASES, transform=trim_pod, page_size=500)
             nodes = informers.informer("nodes", transform=trim_node)
             namespaces = informers.informer("namespaces")
             informers.informer("poddisruptionbudgets.policy")  # for preemption

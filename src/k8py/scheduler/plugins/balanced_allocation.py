@@ -28,19 +28,14 @@ class NodeResourcesBalancedAllocation(Plugin):
 
     def score_nodes(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> list[int]:
         pc, pm = pod.req.cpu, pod.req.memory
+        key = (NAME, pc, pm)  # memoized until the node changes
         out = []
         for n in nodes:
-            ac, am = n.alloc.cpu, n.alloc.memory
-            if not ac or not am:
-                out.append(0)
-                continue
-            fc = (n.requested.cpu + pc) / ac
-            fm = (n.requested.memory + pm) / am
-            if fc > 1.0:
-                fc = 1.0
-            if fm > 1.0:
-                fm = 1.0
-            out.append(int((1 - abs(fc - fm) / 2) * MAX_NODE_SCORE))
+            v = n.memo.get(key)
+            if v is None:
+                v = n.memo[key] = balanced_score(n.requested.cpu + pc, n.alloc.cpu,
+                                                 n.requested.memory + pm, n.alloc.memory)
+            out.append(v)
         return out
 
     def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> int:

@@ -73,9 +73,7 @@ class NodeResourcesFit(Plugin):
         cpu, mem, eph = req.cpu, req.memory, req.ephemeral
 
         def fits(node: NodeInfo) -> Status | None:
-            alloc, used = node.alloc, node.requested
-            if (len(node.pods) < alloc.pods and cpu <= alloc.cpu - used.cpu and mem <= alloc.memory - used.memory
-                    and eph <= alloc.ephemeral - used.ephemeral):
+            if node.free_pods > 0 and cpu <= node.free_cpu and mem <= node.free_mem and eph <= node.free_eph:
                 return None
             reasons = fit_reasons(pod, node)
             return unschedulable(*reasons) if reasons else None
@@ -83,13 +81,17 @@ class NodeResourcesFit(Plugin):
 
     def score_nodes(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> list[int]:
         pc, pm = pod.nz_cpu, pod.nz_mem
+        key = (NAME, pc, pm)  # a node's score for pods of this size, until the node changes
         out = []
         for n in nodes:
-            ac, am = n.alloc.cpu, n.alloc.memory
-            rc, rm = n.nz_cpu + pc, n.nz_mem + pm
-            c = (ac - rc) * 100 // ac if ac and rc <= ac else 0
-            m = (am - rm) * 100 // am if am and rm <= am else 0
-            out.append((c + m) // 2)
+            v = n.memo.get(key)
+            if v is None:
+                ac, am = n.alloc.cpu, n.alloc.memory
+                rc, rm = n.nz_cpu + pc, n.nz_mem + pm
+                c = (ac - rc) * 100 // ac if ac and rc <= ac else 0
+                m = (am - rm) * 100 // am if am and rm <= am else 0
+                v = n.memo[key] = (c + m) // 2
+            out.append(v)
         return out
 
     def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> int:
