@@ -28,7 +28,7 @@ class NodeResourcesBalancedAllocation(Plugin):
 
     def score_nodes(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> list[int]:
         pc, pm = pod.req.cpu, pod.req.memory
-        key = (NAME, pc, pm)  # memoized until the node changes
+        key = f"B{pc},{pm}"  # memoized until the node changes (a str hashes once)
         out = []
         for n in nodes:
             v = n.memo.get(key)

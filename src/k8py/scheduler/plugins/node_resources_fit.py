@@ -81,7 +81,7 @@ class NodeResourcesFit(Plugin):
 
     def score_nodes(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> list[int]:
         pc, pm = pod.nz_cpu, pod.nz_mem
-        key = (NAME, pc, pm)  # a node's score for pods of this size, until the node changes
+        key = f"F{pc},{pm}"  # a node's score for pods of this size, until the node changes (a str hashes once)
         out = []
         for n in nodes:
             v = n.memo.get(key)
