@@ -311,7 +311,9 @@ class ObjectStore:
             try:
                 rev = await self.store.update(key, self.encode(r, new), kv.mod_revision)
             except ConflictError:
-                if pinned or body_rv:
+                # a resourceVersion the caller gave is checked again against
+                # the fresh read on the next round; only a pinned one fails now
+                if pinned:
                     raise errors.conflict(r.plural, r.group, name, errors.STALE)
                 continue
             except KeyNotFoundError:
