@@ -281,8 +281,18 @@ def _safely(fn: Callable[..., None], *args: Any) -> None:
         log.exception("informer handler %r failed", fn)
 
 
+def strip_managed_fields(obj: Obj) -> Obj:
+    """Controllers never read managedFields, which are often a third of an
+    object; kube's controller-manager and scheduler drop them the same way.
+    (An update sent without them keeps the stored ones.)"""
+    obj["metadata"].pop("managedFields", None)
+    return obj
+
+
 class InformerFactory:
-    """Shares one informer per resource among all the controllers of a process."""
+    """Shares one informer per resource among all the controllers of a
+    process.  Cached objects carry no managedFields (see
+    :func:`strip_managed_fields`); a caller's own ``transform`` runs after."""
 
     def __init__(self, client: Client):
         self.client = client
@@ -293,6 +303,9 @@ class InformerFactory:
         key = f"{r.group}/{r.plural}"
         inf = self._informers.get(key)
         if inf is None:
+            own = kw.pop("transform", None)
+            kw["transform"] = strip_managed_fields if own is None else (
+                lambda o, own=own: own(strip_managed_fields(o)))
             inf = Informer(self.client, r, **kw)
             self._informers[key] = inf
         return inf
