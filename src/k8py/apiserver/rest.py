@@ -104,6 +104,18 @@ class ObjectStore:
         return conversion.to_version(r, orjson.loads(e.raw))
 
     # ---- reads ----------------------------------------------------------
+    async def read_for_update(self, r: Resource, key: str, use_cache: bool) -> tuple[KeyValue | None, bool]:
+        """The object a read-modify-write starts from: the watch cache's copy
+        when ``use_cache`` and it has one (True: it may be stale, so the
+        write must be a compare-and-swap and any verdict be re-judged on
+        storage's copy), else storage's."""
+        if use_cache:
+            e = self.cache(r).objects.get(key)
+            if e is not None:
+                return KeyValue(key, e.raw, 0, e.rv), True
+        return await self.store.get(key), False
+
+
     async def get_kv(self, r: Resource, ns: str | None, name: str) -> KeyValue:
         kv = await self.store.get(r.key(ns, name))
         if kv is None:
@@ -247,63 +259,80 @@ class ObjectStore:
                                 managed: Callable[[dict[str, Any] | None, dict[str, Any]], None] | None = None,
                                 ) -> dict[str, Any]:
         """Read, mutate, write if unchanged since the read; retry on a race
-        unless the caller pinned a resourceVersion."""
+        unless the caller pinned a resourceVersion.
+
+        The first read is the watch cache's copy, as kube's cacher hands its
+        object to etcd's GuaranteedUpdate: the write is a compare-and-swap,
+        so a stale copy only costs a retry from storage, and any verdict
+        that a stale copy could make wrong (not found, stale resourceVersion)
+        is taken again on a storage read."""
         key = r.key(ns, name)
+        use_cache = True
         for _ in range(32):
-            kv = await self.store.get(key)
+            kv, from_cache = await self.read_for_update(r, key, use_cache)
+            use_cache = False
             if kv is None:
                 raise errors.not_found(r.plural, r.group, name)
             old = self.decode(r, kv)
-            new = mutate(copy.deepcopy(old))
-            nmd = new.setdefault("metadata", {})
-            pinned = want_rv or ""
-            if pinned and pinned != str(kv.mod_revision):
-                raise errors.conflict(r.plural, r.group, name, errors.STALE)
-            body_rv = nmd.get("resourceVersion") or ""
-            if body_rv and body_rv != str(kv.mod_revision):
-                raise errors.conflict(r.plural, r.group, name, errors.STALE)
-            if nmd.get("name", name) != name:
-                raise errors.bad_request(
-                    f"the name of the object ({nmd.get('name')}) does not match the name on the URL ({name})")
-            nmd["name"] = name
-            if r.namespaced:
-                nmd["namespace"] = ns
-            if subresource == "status":
-                new = strategy.prepare_status_update(r, new, old)
-            elif subresource == "finalize":
-                new = strategy.prepare_finalize(new, old)
-            else:
-                strategy.prepare_update(r, new, old)
-                self.admission.admit_update(r, new, old)
-            nmd = new.setdefault("metadata", {})  # status/finalize writes build a new object
-            omd = old.get("metadata") or {}
-            if omd.get("deletionTimestamp"):
-                added = set(nmd.get("finalizers") or []) - set(omd.get("finalizers") or [])
-                if added:
-                    raise errors.invalid(r.kind, r.group, name,
-                                         f'{r.kind} "{name}" is invalid: metadata.finalizers: Forbidden: '
-                                         f'no new finalizers can be added if the object is being deleted, '
-                                         f'found new finalizers {sorted(added)!r}'.replace("'", '"'),
-                                         [{"reason": "FieldValueForbidden", "field": "metadata.finalizers"}])
-            self.admission.validate(r, new, old, subresource)
-            nmd["resourceVersion"] = str(kv.mod_revision)
-            if managed is not None:
-                managed(old, new)
-            else:
-                self.admission.track_fields(r, old, new, opts, subresource)
+            try:
+                new = mutate(self.decode(r, kv))  # a second decode: cheaper than a deep copy
+                nmd = new.setdefault("metadata", {})
+                pinned = want_rv or ""
+                body_rv = nmd.get("resourceVersion") or ""
+                if (pinned and pinned != str(kv.mod_revision)) or (body_rv and body_rv != str(kv.mod_revision)):
+                    raise errors.conflict(r.plural, r.group, name, errors.STALE)
+                if nmd.get("name", name) != name:
+                    raise errors.bad_request(
+                        f"the name of the object ({nmd.get('name')}) does not match the name on the URL ({name})")
+                nmd["name"] = name
+                if r.namespaced:
+                    nmd["namespace"] = ns
+                if subresource == "status":
+                    new = strategy.prepare_status_update(r, new, old)
+                elif subresource == "finalize":
+                    new = strategy.prepare_finalize(new, old)
+                else:
+                    strategy.prepare_update(r, new, old)
+                    self.admission.admit_update(r, new, old)
+                nmd = new.setdefault("metadata", {})  # status/finalize writes build a new object
+                omd = old.get("metadata") or {}
+                if omd.get("deletionTimestamp"):
+                    added = set(nmd.get("finalizers") or []) - set(omd.get("finalizers") or [])
+                    if added:
+                        raise errors.invalid(r.kind, r.group, name,
+                                             f'{r.kind} "{name}" is invalid: metadata.finalizers: Forbidden: '
+                                             f'no new finalizers can be added if the object is being deleted, '
+                                             f'found new finalizers {sorted(added)!r}'.replace("'", '"'),
+                                             [{"reason": "FieldValueForbidden", "field": "metadata.finalizers"}])
+                self.admission.validate(r, new, old, subresource)
+                nmd["resourceVersion"] = str(kv.mod_revision)
+                if managed is not None:
+                    managed(old, new)
+                else:
+                    self.admission.track_fields(r, old, new, opts, subresource)
+            except errors.APIError:
+                if from_cache:  # judged on a copy that may be stale: judge again on storage's
+                    continue
+                raise
             if new == old:
+                if from_cache:  # nothing to write, unless the copy was stale
+                    continue
                 return old
             if opts.dry_run:
+                if from_cache:  # a dry run answers from storage's copy
+                    continue
                 return new
             if nmd.get("deletionTimestamp") and not nmd.get("finalizers") and not (
                     r.kind == "Namespace" and (new.get("spec") or {}).get("finalizers")):
                 try:
                     rev, _ = await self.store.delete(key, kv.mod_revision)
                 except ConflictError:
-                    if pinned:
+                    if pinned and not from_cache:
                         raise errors.conflict(r.plural, r.group, name, errors.STALE)
                     continue
                 except KeyNotFoundError:
+                    if from_cache:
+                        continue
                     raise errors.not_found(r.plural, r.group, name)
                 self.admission.release(r, new)
                 nmd["resourceVersion"] = str(rev)
@@ -313,10 +342,12 @@ class ObjectStore:
             except ConflictError:
                 # a resourceVersion the caller gave is checked again against
                 # the fresh read on the next round; only a pinned one fails now
-                if pinned:
+                if pinned and not from_cache:
                     raise errors.conflict(r.plural, r.group, name, errors.STALE)
                 continue
             except KeyNotFoundError:
+                if from_cache:
+                    continue
                 raise errors.not_found(r.plural, r.group, name)
             nmd["resourceVersion"] = str(rev)
             return new

@@ -134,16 +134,29 @@ async def bind(h: "ResourceHandlers", request: web.Request, t: "Target",
 
 
 async def _raw_update(h: "ResourceHandlers", r, ns, name, mutate, opts) -> dict[str, Any]:
-    from ..storage.interface import ConflictError
-    for _ in range(16):
-        kv = await h.ostore.get_kv(r, ns, name)
-        obj = h.ostore.decode(r, kv)
-        new = mutate(obj)
+    from ..storage.interface import ConflictError, KeyNotFoundError
+    key = r.key(ns, name)
+    for attempt in range(16):
+        # the first round may start from the watch cache's copy: see
+        # ObjectStore.read_for_update
+        kv, from_cache = await h.ostore.read_for_update(r, key, attempt == 0)
+        if kv is None:
+            raise errors.not_found(r.plural, r.group, name)
+        try:
+            new = mutate(h.ostore.decode(r, kv))
+        except errors.APIError:
+            if from_cache:
+                continue
+            raise
         if opts.dry_run:
+            if from_cache:
+                continue
             return new
         try:
             rev = await h.ostore.store.update(kv.key, h.ostore.encode(r, new), kv.mod_revision)
-        except ConflictError:
+        except (ConflictError, KeyNotFoundError) as e:
+            if isinstance(e, KeyNotFoundError) and not from_cache:
+                raise errors.not_found(r.plural, r.group, name)
             continue
         new["metadata"]["resourceVersion"] = str(rev)
         return new
