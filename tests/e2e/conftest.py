@@ -35,6 +35,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def stop_process(proc: "subprocess.Popen[bytes] | None", sig: int = signal.SIGTERM, grace: float = 15) -> None:
+    """Signals a process the test started and waits for it; SIGKILL after ``grace``."""
+    if proc is not None and proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 class Server:
     """One API server process."""
 
@@ -79,13 +90,7 @@ class Server:
             return ""
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, sig)
         self.proc = None
         if getattr(self, "log", None):
             self.log.close()

@@ -5,12 +5,11 @@ stopped by its own handle."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import time
 from typing import Any, Callable
 
-from tests.e2e.conftest import K8PY, Server
+from tests.e2e.conftest import K8PY, Server, stop_process
 
 
 def wait_for(fn: Callable[[], Any], timeout: float = 30.0, interval: float = 0.2, what: str = "") -> Any:
@@ -56,13 +55,7 @@ class HollowNodes:
         return self
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         self.proc = None
         if getattr(self, "log", None):
             self.log.close()

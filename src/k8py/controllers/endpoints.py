@@ -20,9 +20,9 @@ from ..client.controller import Controller
 from ..client.informer import key_of, split_key
 from ..client.rest import APIError, is_not_found, resource
 from .context import ControllerContext, register
-from .endpointutil import (HEADLESS_LABEL, LAST_CHANGE_TRIGGER_TIME, TriggerTimeTracker, find_port,
+from .endpointutil import (HEADLESS_LABEL, LAST_CHANGE_TRIGGER_TIME, PodHandlers, TriggerTimeTracker, find_port,
                            format_trigger_time, is_pod_ready, pod_ip, pods_for_service, selector_of,
-                           service_family, services_for_pod, services_for_pod_update, should_pod_be_in_endpoints,
+                           service_family, should_pod_be_in_endpoints,
                            should_set_hostname)
 
 log = logging.getLogger(__name__)
@@ -141,7 +141,7 @@ def truncate(subsets: list[Obj], limit: int = MAX_CAPACITY) -> bool:
 
 
 @register("endpoints")
-class EndpointsController(Controller):
+class EndpointsController(PodHandlers, Controller):
     name = "endpoints"
     workers = 5
 
@@ -157,14 +157,6 @@ class EndpointsController(Controller):
                                   lambda s: self.enqueue(key_of(s)))
         self.pods.add_handler(self._pod_added, self._pod_updated, self._pod_added)
         self.endpoints.add_handler(None, None, self._endpoints_deleted)
-
-    def _pod_added(self, pod: Obj) -> None:
-        for k in services_for_pod(self.services.store, pod):
-            self.enqueue(k)
-
-    def _pod_updated(self, old: Obj, new: Obj) -> None:
-        for k in services_for_pod_update(self.services.store, old, new):
-            self.enqueue(k)
 
     def _endpoints_deleted(self, ep: Obj) -> None:
         k = key_of(ep)

@@ -28,9 +28,9 @@ from ..client.controller import Controller
 from ..client.informer import key_of, split_key
 from ..client.rest import APIError, is_not_found, resource
 from .context import ControllerContext, register
-from .endpointutil import (HEADLESS_LABEL, LAST_CHANGE_TRIGGER_TIME, TriggerTimeTracker, find_port,
+from .endpointutil import (HEADLESS_LABEL, LAST_CHANGE_TRIGGER_TIME, PodHandlers, TriggerTimeTracker, find_port,
                            format_trigger_time, is_pod_ready, pod_ip, pods_for_service, selector_of,
-                           services_for_pod, services_for_pod_update, should_pod_be_in_endpoints,
+                           should_pod_be_in_endpoints,
                            should_set_hostname)
 
 log = logging.getLogger(__name__)
@@ -228,7 +228,7 @@ def _copy_slice(s: Obj, endpoints: list[Obj], want_labels: dict[str, str]) -> Ob
 
 
 @register("endpointslice")
-class EndpointSliceController(Controller):
+class EndpointSliceController(PodHandlers, Controller):
     name = "endpointslice"
     workers = 5
 
@@ -252,14 +252,6 @@ class EndpointSliceController(Controller):
     def _service_updated(self, old: Obj, new: Obj) -> None:
         if old["metadata"].get("resourceVersion") != new["metadata"].get("resourceVersion"):
             self.enqueue(key_of(new))
-
-    def _pod_added(self, pod: Obj) -> None:
-        for k in services_for_pod(self.services.store, pod):
-            self.enqueue(k)
-
-    def _pod_updated(self, old: Obj, new: Obj) -> None:
-        for k in services_for_pod_update(self.services.store, old, new):
-            self.enqueue(k)
 
     def _slice_changed(self, s: Obj) -> None:
         for svc_key in _service_index(s):

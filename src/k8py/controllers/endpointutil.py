@@ -135,6 +135,21 @@ def services_for_pod_update(services: Store, old: Obj, new: Obj) -> Iterable[str
     return keys
 
 
+class PodHandlers:
+    """Pod informer handlers of a controller keyed by Service: a pod change
+    enqueues the Services whose selectors match it (before or after)."""
+
+    services: Any  # the Service informer; ``enqueue`` comes from the Controller
+
+    def _pod_added(self, pod: Obj) -> None:
+        for k in services_for_pod(self.services.store, pod):
+            self.enqueue(k)
+
+    def _pod_updated(self, old: Obj, new: Obj) -> None:
+        for k in services_for_pod_update(self.services.store, old, new):
+            self.enqueue(k)
+
+
 class TriggerTimeTracker:
     """kube's ``TriggerTimeTracker``: the time of the earliest change (to a
     pod or to the service) not yet reflected in the service's endpoints.

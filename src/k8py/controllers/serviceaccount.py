@@ -10,18 +10,13 @@ from typing import Any, Hashable
 from ..client.controller import Controller
 from ..client.rest import APIError, is_already_exists, resource
 from .context import ControllerContext, register
+from .controller_utils import namespace_terminating
 
 log = logging.getLogger(__name__)
 
 NAMESPACES = resource("namespaces")
 SERVICEACCOUNTS = resource("serviceaccounts")
 ENSURE = ("default",)
-
-
-def namespace_terminating(e: APIError) -> bool:
-    """The API server refused new content in a terminating namespace."""
-    causes = (e.status.get("details") or {}).get("causes") or []
-    return any(c.get("reason") == "NamespaceTerminating" for c in causes)
 
 
 @register("serviceaccount")
