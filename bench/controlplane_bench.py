@@ -53,6 +53,20 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used."""
+    try:
+        f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+    except OSError:
+        return float("nan")
+
+
+def cpu_line(procs: dict[str, int], before: dict[str, float], n: int) -> str:
+    return ", ".join(f"{k} {(cpu_s(p) - before.get(k, 0.0)) * 1e6 / n:.0f} µs"
+                     for k, p in procs.items())
+
+
 def children(pid: int) -> dict[str, int]:
     """The server's child components by name."""
     out = {}
@@ -141,6 +155,7 @@ async def bench(args: argparse.Namespace, kubeconfig_path: str, server_pid: int,
     rv = (await c.list(PODS, "sched", limit=1))["metadata"]["resourceVersion"]
     bound: dict[str, float] = {}
     running: dict[str, float] = {}
+    cpu0 = {k: cpu_s(p) for k, p in procs.items()}
     t_start = time.monotonic()
     procs["scheduler"] = start_scheduler()
     await watch_pods(c, "sched", "app=sched-bench", args.pods, rv, bound, running, t_start + 900)
@@ -151,6 +166,7 @@ async def bench(args: argparse.Namespace, kubeconfig_path: str, server_pid: int,
               f"start (incl. its {first - t_start:.1f} s start-up)")
     if running:
         print(f"all {len(running)} pods Running {max(running.values()) - t_start:.1f} s after scheduler start")
+    print(f"CPU per pod while scheduling and starting {args.pods} pods: " + cpu_line(procs, cpu0, args.pods))
     print(f"RSS with {args.pods} pods: " + ", ".join(f"{k} {rss_mb(p):.0f} MB" for k, p in procs.items()))
 
     # a Deployment of R replicas, from create to all Running / available
@@ -163,6 +179,7 @@ async def bench(args: argparse.Namespace, kubeconfig_path: str, server_pid: int,
             "terminationGracePeriodSeconds": 0,
             "containers": [{"name": "c", "image": "registry.k8s.io/pause:3.9",
                             "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}}}]}}}}
+    cpu0 = {k: cpu_s(p) for k, p in procs.items()}
     t0 = time.monotonic()
     await c.create(DEPLOYMENTS, dep, "deploy")
     await watch_pods(c, "deploy", "app=big", args.replicas, rv, bound, running, t0 + 600)
@@ -175,6 +192,7 @@ async def bench(args: argparse.Namespace, kubeconfig_path: str, server_pid: int,
     t_avail = time.monotonic() - t0
     print(f"deployment of {args.replicas}: all pods Running in {t_running:.1f} s, "
           f"availableReplicas={args.replicas} in {t_avail:.1f} s")
+    print(f"CPU per pod of the deployment: " + cpu_line(procs, cpu0, args.replicas))
     print(f"RSS with {args.pods + args.replicas} pods: " + ", ".join(f"{k} {rss_mb(p):.0f} MB" for k, p in procs.items()))
     await c.close()
 
