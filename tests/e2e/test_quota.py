@@ -135,3 +135,24 @@ def test_concurrent_creates_do_not_overshoot(cluster: Cluster) -> None:
     assert codes.count(0) == 5 - int(base)
     names = cluster.kubectl("get", "secrets", "-n", "quota-race", "-o", "name").stdout.split()
     assert len([n for n in names if re.match(r"secret/s\d+$", n)]) == 5 - int(base)
+
+
+def test_updates_that_grow_usage_are_checked(cluster: Cluster) -> None:
+    ns = "quota-update"
+    cluster.kubectl("create", "namespace", ns)
+    cluster.kubectl("create", "quota", "np", "--hard=services.nodeports=1", "-n", ns)
+    wait_for(lambda: json.loads(cluster.kubectl("get", "quota", "np", "-n", ns, "-o", "json").stdout)
+             .get("status", {}).get("used"), 30, what="quota computed")
+    cluster.kubectl("create", "service", "clusterip", "a", "--tcp=80:80", "-n", ns)
+    cluster.kubectl("create", "service", "clusterip", "b", "--tcp=80:80", "-n", ns)
+    # ClusterIP -> NodePort adds a node port: charged, within the limit
+    cluster.kubectl("patch", "service", "a", "-n", ns, "-p", '{"spec":{"type":"NodePort"}}')
+    r = cluster.kubectl("patch", "service", "b", "-n", ns, "-p", '{"spec":{"type":"NodePort"}}', check=False)
+    assert r.returncode != 0
+    assert ('services "b" is forbidden: exceeded quota: np, requested: services.nodeports=1, '
+            'used: services.nodeports=1, limited: services.nodeports=1') in r.stderr
+    b = json.loads(cluster.kubectl("get", "service", "b", "-n", ns, "-o", "json").stdout)
+    assert b["spec"]["type"] == "ClusterIP"  # nothing changed
+    # an update that adds nothing is not charged
+    cluster.kubectl("label", "service", "a", "-n", ns, "x=y")
+    cluster.kubectl("delete", "namespace", ns, "--wait=false")

@@ -98,9 +98,10 @@ class Admission:
         elif r.kind == "Service":
             self._allocate_service(obj)
 
-    async def admit_quota(self, ostore: Any, r: Resource, ns: str | None, obj: dict[str, Any], opts: Any) -> None:
-        """The last step of a create (kube's validating ResourceQuota plugin)."""
-        await self.quota.admit_create(ostore, r, ns, obj, opts)
+    async def admit_quota(self, ostore: Any, r: Resource, ns: str | None, obj: dict[str, Any], opts: Any,
+                          old: dict[str, Any] | None = None) -> None:
+        """The last step of a create or update (kube's validating ResourceQuota plugin)."""
+        await self.quota.admit_create(ostore, r, ns, obj, opts, old)
 
     def admit_update(self, r: Resource, new: dict[str, Any], old: dict[str, Any]) -> None:
         try:

@@ -9,6 +9,10 @@ tracks them is refused (``failed quota: q: must specify limits.cpu for:
 c``), as is any charge against a quota whose usage the controller has not
 computed yet (``status unknown for quota``).
 
+Updates of Services and PVCs are checked and charged for what they add
+(a ClusterIP Service turned NodePort, a bigger storage request), as kube's
+evaluators do; other updates are not quota'd.
+
 An admitted create is charged to ``status.used`` of every matching quota
 with a compare-and-swap on the quota object, re-checking on the fresh
 quota after a conflict, so concurrent creates cannot overshoot.  The
@@ -30,6 +34,7 @@ if TYPE_CHECKING:
     from .watchcache import CacheSet
 
 QUOTA_PREFIX = "/registry/core/resourcequotas/"
+UPDATE_CHARGED = {("", "services"), ("", "persistentvolumeclaims")}
 
 
 def _hard(q: dict[str, Any]) -> quota.Usage:
@@ -71,8 +76,14 @@ class QuotaAdmission:
         return [e.obj() for e in c.objects.values() if e.namespace == ns]
 
     async def admit_create(self, ostore: "ObjectStore", r: Resource, ns: str | None, obj: dict[str, Any],
-                           opts: "WriteOptions") -> None:
+                           opts: "WriteOptions", old: dict[str, Any] | None = None) -> None:
+        """Checks and charges a create, or (``old`` given) an update of a kind
+        whose usage can grow in place: Services (type, ports) and PVCs
+        (storage), as kube's evaluators handle only those updates.  An update
+        is charged only what it adds."""
         if not ns or not r.namespaced:
+            return
+        if old is not None and (r.group, r.plural) not in UPDATE_CHARGED:
             return
         quotas = self._namespace_quotas(ns)
         if not quotas:
@@ -98,6 +109,9 @@ class QuotaAdmission:
         if not pertinent:
             return
         delta = ev.usage(obj)
+        if old is not None:  # only growth is charged (kube's SubtractWithNonNegativeResult)
+            grown = quota.subtract(delta, quota.mask(ev.usage(old), delta))
+            delta = {k: v for k, v in grown.items() if v.nanos > 0}
         if all(v.is_zero() for v in delta.values()):
             return
         charges = []

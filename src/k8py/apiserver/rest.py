@@ -305,6 +305,8 @@ class ObjectStore:
                                              f'found new finalizers {sorted(added)!r}'.replace("'", '"'),
                                              [{"reason": "FieldValueForbidden", "field": "metadata.finalizers"}])
                 self.admission.validate(r, new, old, subresource)
+                if not subresource:
+                    await self.admission.admit_quota(self, r, ns, new, opts, old)
                 nmd["resourceVersion"] = str(kv.mod_revision)
                 if managed is not None:
                     managed(old, new)
