@@ -1,0 +1,141 @@
+"""The OCI runtime spec (a bundle's config.json) for one container.
+
+Close to what containerd's CRI plugin generates: new pid, ipc, uts and mount
+namespaces; the pod's network namespace joined by path; /proc, /dev,
+/dev/pts, /dev/shm, /dev/mqueue and a read-only /sys; resolv.conf and hosts
+bound from the sandbox; containerd's default capability set with the pod's
+add/drop; masked and read-only kernel paths unless privileged; cgroup limits
+from the container's resources.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from k8py.kubelet.runtime.interface import ContainerConfig, PodSandboxConfig, Resources
+
+DEFAULT_CAPABILITIES = (
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
+    "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+)
+
+# every capability up to CAP_CHECKPOINT_RESTORE (40), for privileged containers and "ALL"
+ALL_CAPABILITIES = (
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
+    "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+)
+
+MASKED_PATHS = [
+    "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+    "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
+]
+READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+
+CPU_PERIOD = 100_000  # microseconds, as the kubelet uses
+
+
+def capability_name(name: str) -> str:
+    name = name.upper()
+    return name if name.startswith("CAP_") else "CAP_" + name
+
+
+def capabilities(add: tuple[str, ...], drop: tuple[str, ...], privileged: bool) -> list[str]:
+    """The effective capability list: the default set, plus `add`, minus `drop` ("ALL" allowed)."""
+    if privileged:
+        return list(ALL_CAPABILITIES)
+    adds = {capability_name(c) for c in add}
+    drops = {capability_name(c) for c in drop}
+    caps = list(ALL_CAPABILITIES) if "CAP_ALL" in adds else list(DEFAULT_CAPABILITIES)
+    caps += [c for c in sorted(adds) if c != "CAP_ALL" and c not in caps]
+    if "CAP_ALL" in drops:
+        return [c for c in caps if c in adds and c != "CAP_ALL"]
+    return [c for c in caps if c not in drops]
+
+
+def cpu_shares(millis: int | None) -> int:
+    """The kubelet's MilliCPUToShares: 1024 per cpu, at least 2."""
+    return 2 if not millis else max(2, millis * 1024 // 1000)
+
+
+def linux_resources(res: Resources, privileged: bool) -> dict[str, Any]:
+    cpu: dict[str, Any] = {"shares": cpu_shares(res.cpu_request_millis or res.cpu_limit_millis)}
+    if res.cpu_limit_millis:
+        cpu["quota"] = max(1000, res.cpu_limit_millis * CPU_PERIOD // 1000)
+        cpu["period"] = CPU_PERIOD
+    out: dict[str, Any] = {"cpu": cpu,
+                           "devices": [{"allow": privileged, "access": "rwm"}]}
+    if res.memory_limit_bytes:
+        # swap equal to the limit: no swap on top of it (memory+swap in cgroup v1 terms)
+        out["memory"] = {"limit": res.memory_limit_bytes, "swap": res.memory_limit_bytes}
+    return out
+
+
+def mounts(sandbox: PodSandboxConfig, config: ContainerConfig) -> list[dict[str, Any]]:
+    privileged = config.security.privileged
+    out: list[dict[str, Any]] = [
+        {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]},
+        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+         "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+        {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+         "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+        {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+         "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+        {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+         "options": ["nosuid", "noexec", "nodev"]},
+        {"destination": "/sys", "type": "sysfs", "source": "sysfs",
+         "options": ["nosuid", "noexec", "nodev", "rw" if privileged else "ro"]},
+    ]
+    for dest, src in (("/etc/resolv.conf", sandbox.resolv_conf), ("/etc/hosts", sandbox.hosts_file)):
+        if src:
+            out.append({"destination": dest, "type": "bind", "source": src,
+                        "options": ["rbind", "rprivate", "ro"]})
+    for m in config.mounts:
+        out.append({"destination": m.container_path, "type": "bind", "source": m.host_path,
+                    "options": ["rbind", "rprivate", "ro" if m.readonly else "rw"]})
+    return out
+
+
+def runtime_spec(sandbox: PodSandboxConfig, config: ContainerConfig, rootfs: str,
+                 cgroups_path: str) -> dict[str, Any]:
+    """The config.json of the container's bundle."""
+    sec = config.security
+    caps = capabilities(sec.add_capabilities, sec.drop_capabilities, sec.privileged)
+    namespaces: list[dict[str, str]] = [{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}]
+    namespaces.append({"type": "network", "path": sandbox.netns_path} if sandbox.netns_path
+                      else {"type": "network"})
+    env = dict(config.env)
+    env.setdefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+    if sandbox.hostname:
+        env.setdefault("HOSTNAME", sandbox.hostname)
+    linux: dict[str, Any] = {
+        "namespaces": namespaces,
+        "cgroupsPath": cgroups_path,
+        "resources": linux_resources(config.resources, sec.privileged),
+    }
+    if not sec.privileged:
+        linux["maskedPaths"] = MASKED_PATHS
+        linux["readonlyPaths"] = READONLY_PATHS
+    return {
+        "ociVersion": "1.0.2",
+        "process": {
+            "terminal": False,
+            "user": {"uid": sec.run_as_user, "gid": sec.run_as_group,
+                     "additionalGids": list(sec.supplemental_groups)},
+            "args": list(config.args),
+            "env": [f"{k}={v}" for k, v in env.items()],
+            "cwd": config.working_dir or "/",
+            "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
+            "noNewPrivileges": False,
+        },
+        "root": {"path": rootfs, "readonly": sec.readonly_rootfs},
+        "hostname": sandbox.hostname or sandbox.name,
+        "mounts": mounts(sandbox, config),
+        "linux": linux,
+    }
