@@ -216,3 +216,38 @@ def test_capabilities():
     assert "CAP_CHOWN" not in capabilities((), ("chown",), False)
     assert capabilities(("NET_BIND_SERVICE",), ("ALL",), False) == ["CAP_NET_BIND_SERVICE"]
     assert len(capabilities((), ("ALL",), True)) == 41
+
+
+def test_cgroup_limits_applied(rt: RuncRuntime, layer: str):
+    async def main():
+        sb = sandbox()
+        sid = await rt.run_pod_sandbox(sb)
+        cid = await rt.create_container(sid, container(layer, "sleep", "100", resources=Resources(
+            cpu_request_millis=250, cpu_limit_millis=500, memory_limit_bytes=64 * 1024 * 1024)))
+        await rt.start_container(cid)
+        rel = f"{rt.cgroup_root}/pod{sb.uid}/{cid}"
+        if os.path.exists(f"{CGROUP_MOUNT}/{rel}/memory.max"):  # cgroup v2
+            assert Path(f"{CGROUP_MOUNT}/{rel}/memory.max").read_text().strip() == str(64 << 20)
+            assert Path(f"{CGROUP_MOUNT}/{rel}/cpu.max").read_text().split() == ["50000", "100000"]
+        else:
+            assert Path(f"{CGROUP_MOUNT}/memory/{rel}/memory.limit_in_bytes").read_text().strip() == str(64 << 20)
+            assert Path(f"{CGROUP_MOUNT}/cpu/{rel}/cpu.cfs_quota_us").read_text().strip() == "50000"
+            assert Path(f"{CGROUP_MOUNT}/cpu/{rel}/cpu.shares").read_text().strip() == "256"
+        pid = (await rt.container_status(cid)).pid
+        assert rel in Path(f"/proc/{pid}/cgroup").read_text()
+        await rt.stop_container(cid, 0)
+    run(rt, main)
+
+
+def test_cri_log_lines_split_long_and_partial():
+    import io
+
+    async def main():
+        reader = asyncio.StreamReader()
+        reader.feed_data(b"a\n" + b"x" * (crilog.MAX_LINE + 5) + b"\nend")
+        reader.feed_eof()
+        out = io.BytesIO()
+        await crilog.pump(reader, "stdout", out)
+        return [crilog.parse_line(line)[1:] for line in out.getvalue().splitlines()]
+    assert asyncio.run(main()) == [("stdout", False, b"a"), ("stdout", True, b"x" * crilog.MAX_LINE),
+                                   ("stdout", False, b"xxxxx"), ("stdout", False, b"end")]
