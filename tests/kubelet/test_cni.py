@@ -293,3 +293,17 @@ def test_plugin_errors_are_surfaced(env: Env) -> None:
         assert not os.path.exists(path)
 
     asyncio.run(body())
+
+
+def test_many_pods_set_up_and_torn_down_concurrently(env: Env) -> None:
+    async def body() -> None:
+        pn = env.network()
+        ids = [f"{env.prefix}c{i}" for i in range(6)]
+        sts = await asyncio.gather(*(pn.setup(s, "default", s) for s in ids))
+        assert len({st.pod_ip for st in sts}) == len(ids)
+        await asyncio.gather(*(pn.teardown(s) for s in ids))
+        assert not set(pn.sandboxes()) & set(ids)
+        leases = os.listdir(os.path.join(env.config.data_dir, "ipam", "k8py"))
+        assert not {st.pod_ip for st in sts} & set(leases)
+
+    asyncio.run(body())
