@@ -34,6 +34,7 @@ root_only = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (ownership,
 BUSYBOX = "/usr/bin/busybox"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 
 
 def sha(data: bytes) -> str:
@@ -90,6 +91,15 @@ class BuiltImage:
             "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha(self.config), "size": len(self.config)},
             "layers": [{"mediaType": m, "digest": sha(b), "size": len(b)} for m, b in zip(self.media, self.blobs)],
         }).encode()
+
+    def docker_manifest(self) -> bytes:
+        """The same image as a Docker v2 schema2 manifest."""
+        doc = json.loads(self.manifest)
+        doc["mediaType"] = DOCKER_MANIFEST
+        doc["config"]["mediaType"] = "application/vnd.docker.container.image.v1+json"
+        for layer in doc["layers"][:2]:
+            layer["mediaType"] = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+        return json.dumps(doc).encode()
 
     def index(self, *others: "BuiltImage") -> bytes:
         ms = [{"mediaType": OCI_MANIFEST, "digest": sha(i.manifest), "size": len(i.manifest),
@@ -177,6 +187,7 @@ def registry(image: BuiltImage) -> Iterator[Registry]:
         reg.push_image("k8py/test", image, "plain")
         reg.push_image("k8py/test", arm)
         reg.push_manifest("k8py/test", "v1", image.index(arm), OCI_INDEX)
+        reg.push_manifest("k8py/test", "docker", image.docker_manifest(), DOCKER_MANIFEST)
         yield reg
     finally:
         reg.close()
@@ -260,6 +271,8 @@ def test_pull_index_tag_and_digest(registry: Registry, image: BuiltImage, store:
             again = await client.pull(f"127.0.0.1:{registry.port}/k8py/test@{sha(image.manifest)}")
             assert again.id == img.id
             await client.pull(f"127.0.0.1:{registry.port}/k8py/test:plain")
+            docker = await client.pull(f"127.0.0.1:{registry.port}/k8py/test:docker")
+            assert docker.id == img.id and len(docker.repo_digests) == 2
     asyncio.run(main())
     check_unpacked(store, f"127.0.0.1:{registry.port}/k8py/test:v1", image)
     assert os.listdir(os.path.join(store.root, "tmp")) == []

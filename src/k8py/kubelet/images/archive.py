@@ -27,11 +27,15 @@ class ArchiveError(Exception):
     """A tarball that is neither an OCI layout nor a docker archive, or is incomplete."""
 
 
+def _clean(name: str) -> str:
+    return "/".join(p for p in name.split("/") if p not in ("", "."))
+
+
 class _Archive:
     def __init__(self, tar: tarfile.TarFile, store: ImageStore):
         self.tar = tar
         self.store = store
-        self.members = {m.name.lstrip("./").lstrip("/"): m for m in tar.getmembers() if m.isfile() or m.islnk()}
+        self.members = {_clean(m.name): m for m in tar.getmembers() if m.isfile() or m.islnk()}
 
     def has(self, name: str) -> bool:
         return name in self.members
