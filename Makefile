@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV   := .venv
 APT_RUN  := python3-venv
-APT_TEST := etcd-server runc containernetworking-plugins nftables iptables busybox-static docker-registry
+APT_TEST := etcd-server runc containernetworking-plugins nftables iptables iproute2 zstd busybox-static docker-registry
 ARGS ?=
 
 .PHONY: run test deps test-deps clean
