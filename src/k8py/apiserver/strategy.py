@@ -155,7 +155,17 @@ def prepare_status_update(r: Resource, body: dict[str, Any], old: dict[str, Any]
     bmd = body.get("metadata") or {}
     if "managedFields" in bmd:
         new["metadata"]["managedFields"] = bmd["managedFields"]
+    if r.gk in _STATUS_WRITES_ANNOTATIONS:
+        if bmd.get("annotations"):
+            new["metadata"]["annotations"] = bmd["annotations"]
+        else:
+            new["metadata"].pop("annotations", None)
     return new
+
+
+# kube's deploymentStatusStrategy resets only spec and labels: the deployment
+# controller writes the revision annotation together with status
+_STATUS_WRITES_ANNOTATIONS = {("apps", "Deployment")}
 
 
 def prepare_finalize(body: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:

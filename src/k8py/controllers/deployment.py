@@ -182,19 +182,10 @@ class DeploymentController(Controller):
         return await claimer.claim(candidates(self.rs_store, d))
 
     async def _write_status(self, d: Obj) -> None:
-        """UpdateStatus, keeping ``d``'s resourceVersion current for the next
-        write.  kube writes the revision annotation through /status too; our
-        status strategy keeps metadata, so a changed revision is patched first."""
-        md = d["metadata"]
-        rev = (md.get("annotations") or {}).get(du.REVISION)
-        cached = self.d_store.get(key_of(d))
-        if rev is not None and (cached is None or du.annotations(cached).get(du.REVISION) != rev):
-            patched = await self.client.patch(DEPLOYMENTS, md["name"], {"metadata": {
-                "annotations": {du.REVISION: rev}, "resourceVersion": md.get("resourceVersion")}},
-                md.get("namespace"))
-            md["resourceVersion"] = patched["metadata"].get("resourceVersion")
+        """UpdateStatus (which also writes the revision annotation, as in
+        kube), keeping ``d``'s resourceVersion current for the next write."""
         updated = await self.client.update_status(DEPLOYMENTS, d)
-        md["resourceVersion"] = updated["metadata"].get("resourceVersion")
+        d["metadata"]["resourceVersion"] = updated["metadata"].get("resourceVersion")
 
     async def _update_rs(self, rs: Obj) -> Obj:
         return await self.client.update(REPLICASETS, rs)
