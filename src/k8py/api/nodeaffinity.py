@@ -11,79 +11,98 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable, Mapping
 
-from .labels import SelectorError, Requirement, Selector, selector_from_set
-
 Obj = dict[str, Any]
 
-_OPS = {"In": "in", "NotIn": "notin", "Exists": "exists", "DoesNotExist": "!", "Gt": "gt", "Lt": "lt"}
 NO_SCHEDULE, PREFER_NO_SCHEDULE, NO_EXECUTE = "NoSchedule", "PreferNoSchedule", "NoExecute"
 
 
-def _requirements(exprs: Iterable[Mapping[str, Any]]) -> Selector:
-    reqs = []
-    for e in exprs:
-        op = _OPS.get(e.get("operator") or "")
-        if op is None:
-            raise SelectorError(f"{e.get('operator')!r} is not a valid node selector operator")
-        reqs.append(Requirement.new(e.get("key") or "", op, list(e.get("values") or ()) or None))
-    return Selector(reqs)
+def _int(s: str) -> int | None:
+    try:
+        return int(s)
+    except (TypeError, ValueError):
+        return None
 
 
-def _field_matches(exprs: Iterable[Mapping[str, Any]], node: Obj) -> bool:
-    name = node["metadata"]["name"]
-    for e in exprs:
-        if e.get("key") != "metadata.name":
+def requirement_matches(req: Mapping[str, Any], values_of: Mapping[str, str]) -> bool:
+    """One NodeSelectorRequirement against a node's labels (or fields); an
+    unknown operator or a non-integer Gt/Lt matches nothing."""
+    key = req.get("key") or ""
+    op = req.get("operator") or ""
+    vals = req.get("values") or ()
+    has = key in values_of
+    v = values_of.get(key)
+    if op == "In":
+        return has and v in vals
+    if op == "NotIn":
+        return not has or v not in vals
+    if op == "Exists":
+        return has
+    if op == "DoesNotExist":
+        return not has
+    if op in ("Gt", "Lt"):
+        if not has or len(vals) != 1:
             return False
-        values = e.get("values") or ()
-        op = e.get("operator")
-        if op == "In":
-            if name not in values:
-                return False
-        elif op == "NotIn":
-            if name in values:
-                return False
-        else:
+        a, b = _int(v or ""), _int(vals[0])
+        if a is None or b is None:
             return False
-    return True
+        return a > b if op == "Gt" else a < b
+    return False
 
 
-def term_matches(term: Mapping[str, Any], node: Obj) -> bool:
-    """One NodeSelectorTerm: its expressions and fields all hold; an empty
-    or invalid term matches nothing."""
+def term_matches_labels(term: Mapping[str, Any], labels: Mapping[str, str], name: str) -> bool:
+    """One NodeSelectorTerm against a node's labels and name: its
+    expressions and fields all hold; an empty term matches nothing.  (No
+    selector objects are built: this is the scheduler's hot path.)"""
     exprs = term.get("matchExpressions") or ()
     fields = term.get("matchFields") or ()
     if not exprs and not fields:
         return False
-    if exprs:
-        try:
-            sel = _requirements(exprs)
-        except SelectorError:
+    for r in exprs:
+        if not requirement_matches(r, labels):
             return False
-        if not sel.matches(node["metadata"].get("labels") or {}):
+    for r in fields:
+        if r.get("key") != "metadata.name" or not requirement_matches(r, {"metadata.name": name}):
             return False
-    return not fields or _field_matches(fields, node)
+    return True
 
 
-def selector_matches(node_selector: Mapping[str, Any] | None, node: Obj) -> bool:
+def selector_matches_labels(node_selector: Mapping[str, Any] | None, labels: Mapping[str, str], name: str) -> bool:
     """A NodeSelector: its terms are ORed; ``None`` matches every node."""
     if node_selector is None:
         return True
-    return any(term_matches(t, node) for t in node_selector.get("nodeSelectorTerms") or ())
+    return any(term_matches_labels(t, labels, name) for t in node_selector.get("nodeSelectorTerms") or ())
+
+
+def _labels(node: Obj) -> Mapping[str, str]:
+    return node["metadata"].get("labels") or {}
+
+
+def term_matches(term: Mapping[str, Any], node: Obj) -> bool:
+    return term_matches_labels(term, _labels(node), node["metadata"]["name"])
+
+
+def selector_matches(node_selector: Mapping[str, Any] | None, node: Obj) -> bool:
+    return selector_matches_labels(node_selector, _labels(node), node["metadata"]["name"])
+
+
+def required_node_affinity(pod: Obj) -> tuple[Mapping[str, str], Mapping[str, Any] | None]:
+    """The pod's nodeSelector and its required node affinity."""
+    spec = pod.get("spec") or {}
+    na = (spec.get("affinity") or {}).get("nodeAffinity") or {}
+    return spec.get("nodeSelector") or {}, na.get("requiredDuringSchedulingIgnoredDuringExecution")
+
+
+def pod_matches_node_affinity(pod: Obj, labels: Mapping[str, str], name: str) -> bool:
+    """``GetRequiredNodeAffinity(pod).Match`` over a node's labels and name."""
+    sel, required = required_node_affinity(pod)
+    if any(labels.get(k) != v for k, v in sel.items()):
+        return False
+    return selector_matches_labels(required, labels, name)
 
 
 def required_affinity(pod: Obj) -> Callable[[Obj], bool]:
-    """``GetRequiredNodeAffinity(pod).Match``: the pod's nodeSelector and
-    its required node affinity, as one predicate over nodes."""
-    spec = pod.get("spec") or {}
-    labels_sel = selector_from_set(spec.get("nodeSelector")) if spec.get("nodeSelector") else None
-    na = ((spec.get("affinity") or {}).get("nodeAffinity") or {})
-    required = na.get("requiredDuringSchedulingIgnoredDuringExecution")
-
-    def match(node: Obj) -> bool:
-        if labels_sel is not None and not labels_sel.matches(node["metadata"].get("labels") or {}):
-            return False
-        return selector_matches(required, node)
-    return match
+    """The same as one predicate over node objects."""
+    return lambda node: pod_matches_node_affinity(pod, _labels(node), node["metadata"]["name"])
 
 
 def preferred_score(pod: Obj, node: Obj) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ..framework import ADD, NODE, UNSCHEDULED_POD, UPDATE, UPDATE_NODE_LABEL, ClusterEvent, CycleState, \
     Plugin, PreFilterResult, Status, SKIPPED, default_normalize, register, unresolvable
-from ..helpers import node_selector_matches, required_node_affinity, term_matches
+from ...api.nodeaffinity import required_node_affinity, selector_matches_labels, term_matches_labels
 from ..nodeinfo import NodeInfo, PodInfo
 
 NAME = "NodeAffinity"
@@ -53,7 +53,7 @@ class NodeAffinity(Plugin):
         for k, v in sel.items():
             if labels.get(k) != v:
                 return _REJECT
-        if req is not None and not node_selector_matches(req, labels, node.name):
+        if req is not None and not selector_matches_labels(req, labels, node.name):
             return _REJECT
         return None
 
@@ -68,7 +68,7 @@ class NodeAffinity(Plugin):
     def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> int:
         total = 0
         for weight, pref in state[NAME + "/pref"]:
-            if weight and term_matches(pref, node.labels, node.name):
+            if weight and term_matches_labels(pref, node.labels, node.name):
                 total += weight
         return total
 

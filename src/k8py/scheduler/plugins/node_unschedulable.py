@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ..framework import ADD, NODE, UPDATE_NODE_TAINT, UPDATE_POD_TOLERATION, UNSCHEDULED_POD, ClusterEvent, \
     CycleState, Plugin, PreFilterResult, SKIPPED, Status, register, unresolvable
-from ..helpers import tolerated
+from ...api.nodeaffinity import tolerated
 from ..nodeinfo import NodeInfo, PodInfo
 
 NAME = "NodeUnschedulable"

@@ -17,7 +17,7 @@ from ...api import labels as labelsel
 from ..framework import (ADD, DELETE, MAX_NODE_SCORE, NODE, POD, SKIPPED, UPDATE_NODE_LABEL, UPDATE_NODE_TAINT,
                          UPDATE_POD_LABEL, ClusterEvent, CycleState, Plugin, PreFilterResult, Status, register,
                          unresolvable, unschedulable)
-from ..helpers import first_untolerated, pod_matches_node_affinity
+from ...api.nodeaffinity import pod_matches_node_affinity, untolerated_taint
 from ..nodeinfo import NodeInfo, PodInfo
 
 NAME = "PodTopologySpread"
@@ -69,7 +69,7 @@ def node_counts(pod: PodInfo, c: Constraint, node: NodeInfo, cache_affinity: dic
             ok = cache_affinity[node.name] = pod_matches_node_affinity(pod.pod, node.labels, node.name)
         if not ok:
             return False
-    if c.honor_taints and node.taints and first_untolerated(node.taints, pod.tolerations,
+    if c.honor_taints and node.taints and untolerated_taint(node.taints, pod.tolerations,
                                                             ("NoSchedule", "NoExecute")) is not None:
         return False
     return True

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ..framework import ADD, NODE, UNSCHEDULED_POD, UPDATE_NODE_TAINT, UPDATE_POD_TOLERATION, ClusterEvent, \
     CycleState, Plugin, PreFilterResult, SKIPPED, Status, default_normalize, register, unresolvable
-from ..helpers import first_untolerated, tolerated
+from ...api.nodeaffinity import tolerated, untolerated_taint
 from ..nodeinfo import NodeInfo, PodInfo
 
 NAME = "TaintToleration"
@@ -35,7 +35,7 @@ class TaintToleration(Plugin):
     def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status | None:
         if not node.taints:
             return None
-        taint = first_untolerated(node.taints, pod.tolerations, _EFFECTS)
+        taint = untolerated_taint(node.taints, pod.tolerations, _EFFECTS)
         if taint is None:
             return None
         return unresolvable(reason(taint))
