@@ -42,7 +42,7 @@ from . import deployment_util as du
 from .context import ControllerContext, register
 from .controller_utils import (BY_CONTROLLER, Claimer, Obj, add_owner_indexes, candidates, compute_hash,
                                controller_ref,
-                               namespace_terminating, new_controller_ref)
+                               namespace_terminating, new_controller_ref, owner_reader)
 
 log = logging.getLogger(__name__)
 
@@ -167,18 +167,9 @@ class DeploymentController(Controller):
             await self._rollout_recreate(d, rss)
 
     async def _claim_replica_sets(self, d: Obj) -> list[Obj]:
-        md = d["metadata"]
         selector = from_label_selector(d["spec"].get("selector"))
-
-        async def fresh() -> Obj | None:
-            try:
-                return await self.client.get(DEPLOYMENTS, md["name"], md.get("namespace"))
-            except APIError as e:
-                if e.code == 404:
-                    return None
-                raise
         claimer = Claimer(self.client, REPLICASETS, d, new_controller_ref(d, "apps/v1", "Deployment"),
-                          selector, fresh)
+                          selector, owner_reader(self.client, DEPLOYMENTS, d))
         return await claimer.claim(candidates(self.rs_store, d))
 
     async def _write_status(self, d: Obj) -> None:

@@ -34,7 +34,8 @@ from ..client.timeutil import now_rfc3339
 from .context import ControllerContext, register
 from .controller_utils import (BY_CONTROLLER, Claimer, Obj, add_owner_indexes, candidates, controller_ref,
                                deletion_order, is_pod_active, is_pod_available, is_pod_ready,
-                               namespace_terminating, new_controller_ref, pod_from_template, slow_start_batch)
+                               namespace_terminating, new_controller_ref, owner_reader, pod_from_template,
+                               slow_start_batch)
 
 log = logging.getLogger(__name__)
 
@@ -264,16 +265,8 @@ class ReplicaSetLikeController(Controller):
             raise err
 
     def _claimer(self, rs: Obj, selector: Selector) -> Claimer:
-        md = rs["metadata"]
-
-        async def fresh() -> Obj | None:
-            try:
-                return await self.client.get(self.res, md["name"], md.get("namespace"))
-            except APIError as e:
-                if e.code == 404:
-                    return None
-                raise
-        return Claimer(self.client, PODS, rs, new_controller_ref(rs, self.api_version, self.kind), selector, fresh)
+        return Claimer(self.client, PODS, rs, new_controller_ref(rs, self.api_version, self.kind), selector,
+                       owner_reader(self.client, self.res, rs))
 
     async def manage_replicas(self, key: str, rs: Obj, pods: list[Obj]) -> None:
         spec = rs.get("spec") or {}
