@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import socket
 import time
 import uuid
@@ -131,7 +130,3 @@ class LeaderElector:
             await self.client.update(LEASES, lease)
         except (APIError, OSError, asyncio.CancelledError):
             pass
-
-
-def pid_identity() -> str:
-    return f"{socket.gethostname()}_{os.getpid()}"

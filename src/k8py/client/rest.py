@@ -7,7 +7,6 @@ a path is built exactly as the server routes it.  Failures raise
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
 from typing import Any, AsyncIterator
@@ -222,7 +221,3 @@ def _typed(r: Resource, obj: dict) -> dict:
     if "kind" not in obj or "apiVersion" not in obj:
         obj = dict(obj, kind=r.kind, apiVersion=r.api_version)
     return obj
-
-
-async def sleep_jitter(base: float) -> None:
-    await asyncio.sleep(base * (1 + random.random() * 0.2))
