@@ -76,6 +76,9 @@ class PodSandboxConfig:
     resolv_conf: str | None = None  # host file bind-mounted read-only on /etc/resolv.conf
     hosts_file: str | None = None   # host file bind-mounted read-only on /etc/hosts
     log_directory: str = ""         # where container logs go (e.g. /var/log/pods/<ns>_<name>_<uid>)
+    labels: tuple[tuple[str, str], ...] = ()  # kept with the sandbox (kubelet's pod name/namespace/uid)
+    host_network: bool = False      # share the host's network namespace (and its UTS)
+    cgroup_parent: str = ""         # the pod's cgroup (e.g. "k8py/burstable/pod<uid>"); default <root>/pod<uid>
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,10 @@ class ContainerConfig:
     security: SecurityContext = field(default_factory=SecurityContext)
     log_path: str = ""               # relative to the sandbox's log_directory; default "<name>/0.log"
     attempt: int = 0                 # restart count, as the CRI's metadata.attempt
+    stdin: bool = False              # keep a stdin open for `kubectl attach -i`
+    stdin_once: bool = False         # close stdin after the first attach detaches
+    tty: bool = False                # the container's stdio is a terminal
+    labels: tuple[tuple[str, str], ...] = ()  # kept with the container (kubelet's container name, hash)
 
 
 @dataclass(frozen=True)
@@ -107,6 +114,39 @@ class ContainerStatus:
     message: str = ""
     log_path: str = ""               # absolute path of the CRI-format log file
     attempt: int = 0
+
+
+@dataclass(frozen=True)
+class ContainerStats:
+    cpu_usage_nanos: int = 0          # cumulative CPU time
+    memory_usage_bytes: int = 0
+    memory_working_set_bytes: int = 0  # usage minus inactive file pages, as cAdvisor reports it
+    timestamp: float = 0.0
+
+
+class StreamSession(Protocol):
+    """The container side of `kubectl exec` or `kubectl attach`."""
+
+    tty: bool
+
+    async def read_stdout(self) -> bytes:
+        """The next chunk of output (with a tty: all output); b"" at end of stream."""
+
+    async def read_stderr(self) -> bytes:
+        """The next chunk of stderr; b"" at end of stream (at once with a tty)."""
+
+    async def write_stdin(self, data: bytes) -> None: ...
+
+    async def close_stdin(self) -> None: ...
+
+    async def resize(self, width: int, height: int) -> None:
+        """Set the terminal's size (no-op without a tty)."""
+
+    async def wait(self) -> int:
+        """The exit code of the exec'd process; for attach, the container's once it exits."""
+
+    async def close(self) -> None:
+        """Detach (attach) or end the process (exec); idempotent."""
 
 
 @dataclass(frozen=True)
@@ -154,3 +194,19 @@ class RuntimeService(Protocol):
 
     def log_path(self, container_id: str) -> str:
         """Absolute path of the container's CRI-format log file."""
+
+    async def exec(self, container_id: str, cmd: list[str], *, tty: bool = False,
+                   stdin: bool = False) -> StreamSession:
+        """Start `cmd` in the running container with streamed stdio (kubectl exec)."""
+
+    async def attach(self, container_id: str, *, stdin: bool = False) -> StreamSession:
+        """Attach to the running container's own stdio (kubectl attach)."""
+
+    async def container_stats(self, container_id: str) -> ContainerStats:
+        """CPU and memory usage from the container's cgroup."""
+
+    async def list_sandboxes(self) -> list[tuple[str, PodSandboxConfig]]:
+        """Every sandbox the runtime knows: (id, config)."""
+
+    async def recover(self) -> None:
+        """Adopt the sandboxes and containers a previous kubelet left running (after a restart)."""
