@@ -3,16 +3,30 @@
 Each line of the file is `<RFC3339Nano timestamp> <stream> <tag> <content>`,
 where stream is `stdout` or `stderr` and tag is `F` for a full line or `P`
 for a part of a longer one (lines are cut at MAX_LINE bytes, as containerd
-does at 16 KiB). `pump` copies one stream of a container into the file.
+does at 16 KiB). `pump` copies one stream of a container into the file; `LineSplitter` does
+the same cut for callers that read their own fds (the shim), and `RotatingLog`
+is the file with the kubelet's rotation (containerLogMaxSize 10Mi,
+containerLogMaxFiles 5; a rotated file is named `0.log.<YYYYmmdd-HHMMSS>`, as
+kube's container log manager names them; they are not compressed here).
+
+Stdlib only, and asyncio is imported for type checking alone: the shim
+imports this module and should stay small in memory.
 """
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
+import glob
+import os
 import time
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
+
+if TYPE_CHECKING:
+    import asyncio
 
 MAX_LINE = 16 * 1024
+DEFAULT_MAX_SIZE = 10 * 1024 * 1024   # kubelet's containerLogMaxSize
+DEFAULT_MAX_FILES = 5                 # kubelet's containerLogMaxFiles (the live file included)
 
 
 def timestamp(ns: int | None = None) -> str:
@@ -62,3 +76,85 @@ def _write(out: BinaryIO, stream: str, line: bytes) -> None:
         out.write(format_line(stream, line[:MAX_LINE], partial=True))
         line = line[MAX_LINE:]
     out.write(format_line(stream, line, partial=False))
+
+
+class LineSplitter:
+    """Cuts one stream's chunks into CRI log lines (F for full, P for 16 KiB parts)."""
+
+    def __init__(self, stream: str) -> None:
+        self.stream = stream
+        self.buf = b""
+
+    def feed(self, chunk: bytes) -> bytes:
+        """The log lines that `chunk` completes (b"" when none)."""
+        self.buf += chunk
+        lines = self.buf.split(b"\n")
+        self.buf = lines.pop()
+        out = [format_line(self.stream, line, partial=False) for line in lines if len(line) <= MAX_LINE]
+        if len(out) != len(lines):  # some line is too long: cut them all properly
+            out = []
+            for line in lines:
+                while len(line) > MAX_LINE:
+                    out.append(format_line(self.stream, line[:MAX_LINE], partial=True))
+                    line = line[MAX_LINE:]
+                out.append(format_line(self.stream, line, partial=False))
+        while len(self.buf) >= MAX_LINE:
+            out.append(format_line(self.stream, self.buf[:MAX_LINE], partial=True))
+            self.buf = self.buf[MAX_LINE:]
+        return b"".join(out)
+
+    def end(self) -> bytes:
+        """What is left at end of stream, as a last full line."""
+        rest, self.buf = self.buf, b""
+        return format_line(self.stream, rest, partial=False) if rest else b""
+
+
+def rotated_files(path: str) -> list[str]:
+    """The rotated files of the log at `path`, oldest first (`<path>.<timestamp>`)."""
+    return sorted(p for p in glob.glob(glob.escape(path) + ".*") if not p.endswith(".tmp"))
+
+
+class RotatingLog:
+    """A container's CRI log file that rotates itself once it passes `max_size` bytes.
+
+    Rotation renames the live file to `<path>.<timestamp>` and opens a new
+    one; rotated files beyond `max_files - 1` are removed, oldest first. A
+    single write is never split across files, so a file may pass `max_size`
+    by one write.
+    """
+
+    def __init__(self, path: str, max_size: int = DEFAULT_MAX_SIZE, max_files: int = DEFAULT_MAX_FILES) -> None:
+        self.path = path
+        self.max_size = max_size
+        self.max_files = max(1, max_files)
+        self.file: BinaryIO = open(path, "ab")
+        self.size = self.file.tell()
+
+    def write(self, data: bytes) -> None:
+        if not data:
+            return
+        self.file.write(data)
+        self.file.flush()
+        self.size += len(data)
+        if self.max_size > 0 and self.size >= self.max_size:
+            self.rotate()
+
+    def rotate(self) -> None:
+        self.file.close()
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+        target = f"{self.path}.{stamp}"
+        n = 1
+        while os.path.exists(target):  # several rotations in one second
+            target = f"{self.path}.{stamp}.{n:03d}"
+            n += 1
+        with contextlib.suppress(FileNotFoundError):
+            os.rename(self.path, target)
+        olds = rotated_files(self.path)
+        for old in olds[:max(0, len(olds) - (self.max_files - 1))]:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(old)
+        self.file = open(self.path, "ab")
+        self.size = 0
+
+    def close(self) -> None:
+        self.file.close()

@@ -1,7 +1,8 @@
 """The OCI runtime spec (a bundle's config.json) for one container.
 
-Close to what containerd's CRI plugin generates: new pid, ipc, uts and mount
-namespaces; the pod's network namespace joined by path; /proc, /dev,
+Close to what containerd's CRI plugin generates: new pid and mount
+namespaces; the pod's ipc, uts and network namespaces joined by path (none
+for network and uts with host_network); a terminal for tty containers; /proc, /dev,
 /dev/pts, /dev/shm, /dev/mqueue and a read-only /sys; resolv.conf and hosts
 bound from the sandbox; containerd's default capability set with the pod's
 add/drop; masked and read-only kernel paths unless privileged; cgroup limits
@@ -102,30 +103,47 @@ def mounts(sandbox: PodSandboxConfig, config: ContainerConfig) -> list[dict[str,
     return out
 
 
+def namespaces(sandbox: PodSandboxConfig, ipc_path: str | None, uts_path: str | None) -> list[dict[str, str]]:
+    """pid and mount of the container's own; ipc and uts the pod's when given by path (as kube's
+    pause container holds them); network the pod's netns, or none at all with host_network (the
+    host's network and, as kube does, its UTS namespace too)."""
+    out: list[dict[str, str]] = [{"type": "pid"}, {"type": "mount"}]
+    out.append({"type": "ipc", "path": ipc_path} if ipc_path else {"type": "ipc"})
+    if not sandbox.host_network:
+        out.append({"type": "uts", "path": uts_path} if uts_path else {"type": "uts"})
+        out.append({"type": "network", "path": sandbox.netns_path} if sandbox.netns_path
+                   else {"type": "network"})
+    return out
+
+
 def runtime_spec(sandbox: PodSandboxConfig, config: ContainerConfig, rootfs: str,
-                 cgroups_path: str) -> dict[str, Any]:
-    """The config.json of the container's bundle."""
+                 cgroups_path: str, *, ipc_path: str | None = None,
+                 uts_path: str | None = None) -> dict[str, Any]:
+    """The config.json of the container's bundle.
+
+    `ipc_path`/`uts_path` are the pod's persistent namespaces (bind-mounted
+    files); joined by path, the hostname is the one set when they were made,
+    so the spec names none.
+    """
     sec = config.security
     caps = capabilities(sec.add_capabilities, sec.drop_capabilities, sec.privileged)
-    namespaces: list[dict[str, str]] = [{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}]
-    namespaces.append({"type": "network", "path": sandbox.netns_path} if sandbox.netns_path
-                      else {"type": "network"})
+    ns = namespaces(sandbox, ipc_path, uts_path)
     env = dict(config.env)
     env.setdefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
-    if sandbox.hostname:
+    if sandbox.hostname and not sandbox.host_network:
         env.setdefault("HOSTNAME", sandbox.hostname)
     linux: dict[str, Any] = {
-        "namespaces": namespaces,
+        "namespaces": ns,
         "cgroupsPath": cgroups_path,
         "resources": linux_resources(config.resources, sec.privileged),
     }
     if not sec.privileged:
         linux["maskedPaths"] = MASKED_PATHS
         linux["readonlyPaths"] = READONLY_PATHS
-    return {
+    spec: dict[str, Any] = {
         "ociVersion": "1.0.2",
         "process": {
-            "terminal": False,
+            "terminal": config.tty,
             "user": {"uid": sec.run_as_user, "gid": sec.run_as_group,
                      "additionalGids": list(sec.supplemental_groups)},
             "args": list(config.args),
@@ -135,7 +153,12 @@ def runtime_spec(sandbox: PodSandboxConfig, config: ContainerConfig, rootfs: str
             "noNewPrivileges": False,
         },
         "root": {"path": rootfs, "readonly": sec.readonly_rootfs},
-        "hostname": sandbox.hostname or sandbox.name,
         "mounts": mounts(sandbox, config),
         "linux": linux,
     }
+    if not sandbox.host_network and not uts_path:
+        spec["hostname"] = sandbox.hostname or sandbox.name
+    if config.tty:
+        env.setdefault("TERM", "xterm")
+        spec["process"]["env"] = [f"{k}={v}" for k, v in env.items()]
+    return spec

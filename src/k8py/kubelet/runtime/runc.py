@@ -1,37 +1,50 @@
-"""The runc runtime: each container an OCI bundle run by `runc run`.
+"""The runc runtime: each container an OCI bundle run by runc under a per-container shim.
 
-Layout under `root` (default /var/lib/k8py/runtime):
+Usage:
 
-    runc/                          runc's own state (`runc --root`)
-    containers/<id>/meta.json      the sandbox and container config (for adoption later)
-    containers/<id>/config.json    the OCI spec (see ocispec.py); the bundle is this dir
-    containers/<id>/rootfs         overlayfs: lowerdir = image layers, upper/work beside it
-    containers/<id>/upper, work
+    rt = RuncRuntime(root="/var/lib/k8py/runtime", cgroup_root="k8py")
+    await rt.recover()                         # after a kubelet restart: adopt what runs
+    sid = await rt.run_pod_sandbox(PodSandboxConfig(uid=..., name=..., namespace=...))
+    cid = await rt.create_container(sid, ContainerConfig(name="c", layers=(...), args=("sh",)))
+    await rt.start_container(cid)
+    session = await rt.exec(cid, ["sh"], tty=True, stdin=True)    # kubectl exec -it
+    session = await rt.attach(cid, stdin=True)                      # kubectl attach -i
+    await rt.stop_container(cid, timeout=30); await rt.remove_pod_sandbox(sid)
+
+Layout under `root`:
+
+    runc/                            runc's own state (`runc --root`)
+    sandboxes/<id>/sandbox.json      the sandbox's config, log dir, namespace files
+    sandboxes/<id>/ipc, uts          the pod's persistent IPC and UTS namespaces (bind mounts)
+    containers/<id>/meta.json        sandbox and container config, cgroup, log path, shim settings
+    containers/<id>/config.json      the OCI spec (see ocispec.py); the bundle is this dir
+    containers/<id>/rootfs           overlayfs: lowerdir = image layers, upper/work beside it
+    containers/<id>/start.json       written by the shim once the container runs (pid, started_at)
+    containers/<id>/exit.json        written by the shim once it has ended (exit code, OOMKilled)
+    containers/<id>/attach.sock      the shim's attach socket while the container runs
     logs/<sandbox id>/<name>/<attempt>.log   when the sandbox names no log directory
 
-How a container runs: `start_container` spawns `runc run --keep` with its
-stdout and stderr on pipes, in its own session, and a supervisor task pumps
-both into the CRI-format log (crilog.py) and waits for runc, whose exit
-status is the container's (128+signal when killed). `--keep` leaves the
-stopped container and its cgroup in place so that the OOM killer's count can
-be read (`memory.events` on cgroup v2, `memory.oom_control` on v1) before
-`remove_container` runs `runc delete`. `runc run` was chosen over
-`runc create` + `runc start` because runc's detached mode hands the container
-to whichever process reaps orphans, and getting its exit status back would
-need the kubelet to become a child subreaper.
+How a container runs: `start_container` starts `python -m
+k8py.kubelet.runtime.shim <dir>` (shim.py), which leaves the kubelet's session,
+runs `runc create` + `runc start` as a child subreaper, owns the container's
+stdio, writes the CRI log with rotation and, at the end, exit.json. The
+runtime watches each shim through a pidfd (no polling; works for processes
+that are not its children) and reads exit.json when the shim is gone. So the
+kubelet can die (even SIGKILL) and a new RuncRuntime on the same root adopts
+everything with `recover()`: its tables come back from sandbox.json,
+meta.json, start.json/exit.json and `runc state`.
 
-What this does not survive: the supervisor lives in the kubelet's process. If
-the kubelet dies, runc run (its own session, so not signalled with it) and
-the container keep running, but once the pipes' reader is gone the container
-gets EPIPE/SIGPIPE on its next write and the exit status is lost. Adopting
-containers after a kubelet restart needs a small per-container shim process
-(what containerd-shim is): it would own the pipes, write the log and an exit
-file (`containers/<id>/exit.json`), and the restarted kubelet would rebuild
-its table from meta.json, `runc state` and those exit files.
+Pod namespaces: `run_pod_sandbox` makes the pod's IPC and UTS namespaces
+persistent without a pause process (`unshare --ipc=<file> --uts=<file>
+hostname <name>`); every container of the pod joins them by path, and
+`remove_pod_sandbox` unmounts them. With host_network the container joins no
+network or UTS namespace (the host's), as kube does.
 
-Cgroups: `<cgroup_root>/pod<uid>/<container id>` with the cgroupfs driver, on
-cgroup v2 or v1 alike (runc handles both); the pod level directories are
-removed with the sandbox.
+Cgroups: `<cgroup_root>/pod<uid>/<container id>` (or `<cgroup_parent>/<id>`
+when the sandbox names a parent, which the kubelet then owns) with the
+cgroupfs driver, on cgroup v2 or v1 alike (runc handles both); the pod level
+directories under `cgroup_root` are removed with the sandbox. OOMKilled comes
+from the cgroup's memory events, which the shim reads before `runc delete`.
 """
 
 from __future__ import annotations
@@ -43,47 +56,68 @@ import os
 import secrets
 import shutil
 import signal
+import socket
+import struct
+import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any
 
-from k8py.kubelet.runtime import crilog
+from k8py.kubelet.runtime import crilog, shim
 from k8py.kubelet.runtime.interface import (CREATED, EXITED, REASON_OOM_KILLED, RUNNING, ContainerConfig,
-                                            ContainerStatus, ExecResult, NotFoundError, PodSandboxConfig,
-                                            RuntimeFailure)
+                                            ContainerStats, ContainerStatus, ExecResult, Mount, NotFoundError,
+                                            PodSandboxConfig, Resources, RuntimeFailure, SecurityContext)
 from k8py.kubelet.runtime.ocispec import runtime_spec
+from k8py.kubelet.runtime.stats import CGROUP_MOUNT, cgroup_mounts, cgroup_v2, oom_kills, read_cgroup_stats
 
-CGROUP_MOUNT = "/sys/fs/cgroup"
+__all__ = ["RuncRuntime", "CGROUP_MOUNT", "cgroup_mounts", "cgroup_v2", "oom_kills"]
+
 START_TIMEOUT = 30.0
+SHIM_MODULE = "k8py.kubelet.runtime.shim"
 
 
-def cgroup_mounts() -> list[tuple[str, str]]:
-    """(mount point, fs type) of every cgroup hierarchy mounted under /sys/fs/cgroup."""
-    out = []
-    with open("/proc/self/mounts") as f:
-        for line in f:
-            _, point, fstype, *_ = line.split()
-            if fstype in ("cgroup", "cgroup2") and (point == CGROUP_MOUNT or point.startswith(CGROUP_MOUNT + "/")):
-                out.append((point, fstype))
-    return out
+# -- configs to and from JSON --------------------------------------------------------
+
+def _pairs(v: Any) -> tuple[tuple[str, str], ...]:
+    return tuple((str(a), str(b)) for a, b in v or ())
 
 
-def cgroup_v2() -> bool:
-    """True when /sys/fs/cgroup itself is the unified (v2) hierarchy."""
-    return any(point == CGROUP_MOUNT and fstype == "cgroup2" for point, fstype in cgroup_mounts())
+def sandbox_config_from(d: dict[str, Any]) -> PodSandboxConfig:
+    d = dict(d)
+    d["labels"] = _pairs(d.get("labels"))
+    return PodSandboxConfig(**d)
 
 
-def oom_kills(cgroup_path: str) -> int:
-    """How many processes the OOM killer ended in this cgroup (0 when unknown)."""
-    rel = cgroup_path.lstrip("/")
-    for path in (f"{CGROUP_MOUNT}/{rel}/memory.events", f"{CGROUP_MOUNT}/memory/{rel}/memory.oom_control"):
-        with contextlib.suppress(OSError):
-            for line in Path(path).read_text().splitlines():
-                key, _, value = line.partition(" ")
-                if key == "oom_kill":
-                    return int(value)
-    return 0
+def container_config_from(d: dict[str, Any]) -> ContainerConfig:
+    d = dict(d)
+    d["layers"] = tuple(d.get("layers", ()))
+    d["args"] = tuple(d.get("args", ()))
+    d["env"] = _pairs(d.get("env"))
+    d["labels"] = _pairs(d.get("labels"))
+    d["mounts"] = tuple(Mount(**m) for m in d.get("mounts", ()))
+    d["resources"] = Resources(**d.get("resources", {}))
+    sec = dict(d.get("security", {}))
+    for k in ("supplemental_groups", "add_capabilities", "drop_capabilities"):
+        sec[k] = tuple(sec.get(k, ()))
+    d["security"] = SecurityContext(**sec)
+    return ContainerConfig(**d)
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _is_shim(pid: int, cdir: Path) -> bool:
+    """Is `pid` still the shim of `cdir` (and not a reused pid)?"""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return SHIM_MODULE.encode() in argv and str(cdir).encode() in argv
 
 
 @dataclass
@@ -92,6 +126,9 @@ class _Sandbox:
     config: PodSandboxConfig
     log_dir: str
     owns_log_dir: bool
+    dir: Path
+    ipc_path: str | None = None
+    uts_path: str | None = None
     containers: list[str] = field(default_factory=list)
 
 
@@ -104,21 +141,25 @@ class _Container:
     cgroup: str
     log_path: str
     status: ContainerStatus
-    proc: asyncio.subprocess.Process | None = None
-    supervisor: asyncio.Task[None] | None = None
     exited: asyncio.Event = field(default_factory=asyncio.Event)
+    watcher: asyncio.Task[None] | None = None
+    shim_pid: int = 0
     mounted: bool = False
-    spawned_at: float = 0.0
 
 
 class RuncRuntime:
     """RuntimeService on runc; see the module docstring."""
 
-    def __init__(self, root: str = "/var/lib/k8py/runtime", cgroup_root: str = "k8py", runc: str = "runc") -> None:
+    def __init__(self, root: str = "/var/lib/k8py/runtime", cgroup_root: str = "k8py", runc: str = "runc",
+                 log_max_size: int = crilog.DEFAULT_MAX_SIZE, log_max_files: int = crilog.DEFAULT_MAX_FILES,
+                 python: str = sys.executable) -> None:
         self.root = Path(root)
         self.state_dir = self.root / "runc"
         self.cgroup_root = cgroup_root.strip("/")
-        self.runc = runc
+        self.runc = shutil.which(runc) or runc
+        self.log_max_size = log_max_size
+        self.log_max_files = log_max_files
+        self.python = python
         self._sandboxes: dict[str, _Sandbox] = {}
         self._containers: dict[str, _Container] = {}
 
@@ -149,15 +190,48 @@ class RuncRuntime:
         except KeyError:
             raise NotFoundError(f"container {container_id} not found") from None
 
+    def _running(self, container_id: str) -> _Container:
+        c = self._container(container_id)
+        if c.status.state != RUNNING:
+            raise RuntimeFailure(f"container {container_id} is not running")
+        return c
+
     # -- sandboxes ------------------------------------------------------------
 
     async def run_pod_sandbox(self, config: PodSandboxConfig) -> str:
         sid = secrets.token_hex(12)
         owns = not config.log_directory
         log_dir = config.log_directory or str(self.root / "logs" / sid)
+        sdir = self.root / "sandboxes" / sid
         await asyncio.to_thread(os.makedirs, log_dir, exist_ok=True)
-        self._sandboxes[sid] = _Sandbox(sid, config, log_dir, owns)
+        await asyncio.to_thread(os.makedirs, sdir, exist_ok=True)
+        sb = _Sandbox(sid, config, log_dir, owns, sdir, ipc_path=str(sdir / "ipc"),
+                      uts_path=None if config.host_network else str(sdir / "uts"))
+        self._sandboxes[sid] = sb
+        try:
+            await self._make_namespaces(sb)
+            meta = {"id": sid, "config": asdict(config), "log_dir": log_dir, "owns_log_dir": owns,
+                    "ipc_path": sb.ipc_path, "uts_path": sb.uts_path, "created_at": time.time()}
+            await asyncio.to_thread(shim.write_json, str(sdir / "sandbox.json"), meta)
+        except BaseException:
+            await self.remove_pod_sandbox(sid)
+            raise
         return sid
+
+    async def _make_namespaces(self, sb: _Sandbox) -> None:
+        """The pod's IPC (and UTS, with its hostname) namespaces, kept by bind mounts on files."""
+        args = ["unshare"]
+        for kind, path in (("ipc", sb.ipc_path), ("uts", sb.uts_path)):
+            if path:
+                Path(path).touch()
+                args.append(f"--{kind}={path}")
+        args += ["true"] if sb.uts_path is None else ["hostname", sb.config.hostname or sb.config.name]
+        await self._exec(*args)
+
+    async def _remove_namespaces(self, sb: _Sandbox) -> None:
+        for path in (sb.ipc_path, sb.uts_path):
+            if path and os.path.ismount(path):
+                await self._exec("umount", path, check=False)
 
     async def stop_pod_sandbox(self, sandbox_id: str) -> None:
         sb = self._sandboxes.get(sandbox_id)
@@ -171,13 +245,19 @@ class RuncRuntime:
             return
         for cid in list(sb.containers):
             await self.remove_container(cid)
-        pod_cgroup = f"{self.cgroup_root}/pod{sb.config.uid}"
-        for point, _ in cgroup_mounts():
-            with contextlib.suppress(FileNotFoundError):
-                os.rmdir(f"{point}/{pod_cgroup}")
+        await self._remove_namespaces(sb)
+        if not sb.config.cgroup_parent:
+            pod_cgroup = f"{self.cgroup_root}/pod{sb.config.uid}"
+            for point, _ in cgroup_mounts():
+                with contextlib.suppress(FileNotFoundError):
+                    os.rmdir(f"{point}/{pod_cgroup}")
         if sb.owns_log_dir:
             await asyncio.to_thread(shutil.rmtree, sb.log_dir, True)
+        await asyncio.to_thread(shutil.rmtree, sb.dir, True)
         del self._sandboxes[sandbox_id]
+
+    async def list_sandboxes(self) -> list[tuple[str, PodSandboxConfig]]:
+        return [(sid, sb.config) for sid, sb in self._sandboxes.items()]
 
     def remove_cgroup_root(self) -> None:
         """rmdir the runtime's top cgroup in every hierarchy (when nothing is left in it)."""
@@ -186,6 +266,10 @@ class RuncRuntime:
                 os.rmdir(f"{point}/{self.cgroup_root}")
 
     # -- containers -----------------------------------------------------------
+
+    def _cgroup_of(self, sb: _Sandbox, cid: str) -> str:
+        parent = sb.config.cgroup_parent.strip("/") or f"{self.cgroup_root}/pod{sb.config.uid}"
+        return f"/{parent}/{cid}"
 
     async def create_container(self, sandbox_id: str, config: ContainerConfig) -> str:
         sb = self._sandbox(sandbox_id)
@@ -197,10 +281,9 @@ class RuncRuntime:
         for d in (rootfs, cdir / "upper", cdir / "work"):
             await asyncio.to_thread(d.mkdir, parents=True, exist_ok=True)
         log_path = os.path.join(sb.log_dir, config.log_path or f"{config.name}/{config.attempt}.log")
-        cgroup = f"/{self.cgroup_root}/pod{sb.config.uid}/{cid}"
         status = ContainerStatus(id=cid, name=config.name, sandbox_id=sandbox_id, state=CREATED,
                                  created_at=time.time(), log_path=log_path, attempt=config.attempt)
-        c = _Container(cid, sb, config, cdir, cgroup, log_path, status)
+        c = _Container(cid, sb, config, cdir, self._cgroup_of(sb, cid), log_path, status)
         self._containers[cid] = c
         sb.containers.append(cid)
         try:
@@ -209,7 +292,8 @@ class RuncRuntime:
             await self._exec("mount", "-t", "overlay", "overlay", "-o",
                              f"lowerdir={lower},upperdir={cdir / 'upper'},workdir={cdir / 'work'}", str(rootfs))
             c.mounted = True
-            spec = runtime_spec(sb.config, config, str(rootfs), cgroup)
+            spec = runtime_spec(sb.config, config, str(rootfs), c.cgroup, ipc_path=sb.ipc_path,
+                                uts_path=sb.uts_path)
             await asyncio.to_thread(self._write_bundle, c, spec)
         except BaseException:
             await self.remove_container(cid)
@@ -219,8 +303,11 @@ class RuncRuntime:
     def _write_bundle(self, c: _Container, spec: dict[str, object]) -> None:
         (c.dir / "config.json").write_text(json.dumps(spec, indent=1))
         meta = {"id": c.id, "sandbox_id": c.sandbox.id, "sandbox": asdict(c.sandbox.config),
-                "container": asdict(c.config), "cgroup": c.cgroup, "log_path": c.log_path}
-        (c.dir / "meta.json").write_text(json.dumps(meta, indent=1))
+                "container": asdict(c.config), "cgroup": c.cgroup, "log_path": c.log_path,
+                "created_at": c.status.created_at,
+                "shim": {"runc": self.runc, "runc_root": str(self.state_dir),
+                         "log_max_size": self.log_max_size, "log_max_files": self.log_max_files}}
+        shim.write_json(str(c.dir / "meta.json"), meta)
         os.makedirs(os.path.dirname(c.log_path), exist_ok=True)
         # rootfs mount points runc needs for the sandbox's binds
         for dest in ("etc/resolv.conf", "etc/hosts"):
@@ -233,66 +320,85 @@ class RuncRuntime:
         c = self._container(container_id)
         if c.status.state != CREATED:
             raise RuntimeFailure(f"container {container_id} is {c.status.state}, not created")
-        pid_file = c.dir / "pid"
-        log: BinaryIO = await asyncio.to_thread(open, c.log_path, "ab")
-        c.spawned_at = time.time()
+        with open(c.dir / "shim.log", "ab") as shim_log:
+            proc = await asyncio.create_subprocess_exec(
+                self.python, "-m", SHIM_MODULE, str(c.dir), stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE, stderr=shim_log, start_new_session=True)
+        assert proc.stdout is not None
         try:
-            c.proc = await asyncio.create_subprocess_exec(
-                self.runc, "--root", str(self.state_dir), "run", "--keep", "--bundle", str(c.dir),
-                "--pid-file", str(pid_file), c.id,
-                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE, start_new_session=True)
-        except BaseException:
-            log.close()
-            raise
-        c.supervisor = asyncio.create_task(self._supervise(c, c.proc, log), name=f"runc-{c.id}")
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            with contextlib.suppress(OSError, ValueError):
-                pid = int(pid_file.read_text())
-                if not c.exited.is_set():  # else it ran and ended already: the supervisor said so
-                    c.status = replace(c.status, state=RUNNING, pid=pid, started_at=c.spawned_at)
-                return
-            if c.exited.is_set():
-                break
-            if time.monotonic() > deadline:
-                await self._kill(c, "KILL")
-                await c.exited.wait()
-                break
-            await asyncio.sleep(0.005)
-        raise RuntimeFailure(f"container {c.id} ({c.config.name}) did not start: {self._log_tail(c)}")
+            line = await asyncio.wait_for(proc.stdout.readline(), START_TIMEOUT + 5)
+        except asyncio.TimeoutError:
+            line = b""
+        await proc.wait()  # the shim's first process; the shim itself lives on in its child
+        report: dict[str, Any] = {}
+        with contextlib.suppress(ValueError):
+            report = json.loads(line or b"{}")
+        if "pid" in report:
+            c.shim_pid = int(report["shim_pid"])
+            c.status = replace(c.status, state=RUNNING, pid=int(report["pid"]),
+                               started_at=float(report["started_at"]))
+            c.watcher = asyncio.create_task(self._watch(c), name=f"shim-{c.id}")
+            return
+        self._apply_exit(c)
+        why = report.get("error") or (c.dir / "shim.log").read_text(errors="replace").strip()[-500:]
+        raise RuntimeFailure(f"container {c.id} ({c.config.name}) did not start: {why} {self._log_tail(c)}")
 
     def _log_tail(self, c: _Container) -> str:
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError, ValueError):
             lines = Path(c.log_path).read_bytes().splitlines()[-3:]
             return " | ".join(crilog.parse_line(line)[3].decode(errors="replace") for line in lines)
         return ""
 
-    async def _supervise(self, c: _Container, proc: asyncio.subprocess.Process, log: BinaryIO) -> None:
+    def _apply_exit(self, c: _Container) -> bool:
+        """Take exit.json into the status; False when there is none yet."""
+        data = _read_json(c.dir / "exit.json")
+        if data is None:
+            return False
+        code = int(data.get("exit_code", 255))
+        reason = data.get("reason") or (REASON_OOM_KILLED if data.get("oom_killed")
+                                        else "Completed" if code == 0 else "Error")
+        c.status = replace(c.status, state=EXITED, exit_code=code, pid=0, reason=reason,
+                           message=data.get("message", ""), finished_at=float(data.get("finished_at", 0)),
+                           started_at=c.status.started_at or float(data.get("started_at", 0)))
+        c.exited.set()
+        return True
+
+    async def _watch(self, c: _Container) -> None:
+        """Wait for the shim to end (its pidfd becomes readable), then read exit.json."""
+        loop = asyncio.get_running_loop()
         try:
-            assert proc.stdout is not None and proc.stderr is not None
-            await asyncio.gather(crilog.pump(proc.stdout, "stdout", log),
-                                 crilog.pump(proc.stderr, "stderr", log), proc.wait())
-        finally:
-            log.close()
-            code = proc.returncode if proc.returncode is not None else -1
-            if code < 0:  # runc itself was signalled
-                code = 128 - code
-            oom = oom_kills(c.cgroup) > 0
-            reason = REASON_OOM_KILLED if oom else ("Completed" if code == 0 else "Error")
-            started = c.status.started_at or c.spawned_at
-            c.status = replace(c.status, state=EXITED, exit_code=code, finished_at=time.time(),
-                               started_at=started, reason=reason, pid=0)
-            c.exited.set()
+            pidfd = os.pidfd_open(c.shim_pid)
+        except OSError:
+            pidfd = -1
+        if pidfd >= 0 and _is_shim(c.shim_pid, c.dir):
+            gone = loop.create_future()
+            loop.add_reader(pidfd, lambda: gone.done() or gone.set_result(None))
+            try:
+                await gone
+            finally:
+                loop.remove_reader(pidfd)
+                os.close(pidfd)
+        elif pidfd >= 0:
+            os.close(pidfd)
+        # the shim is gone: normally it left exit.json; if it was killed, watch runc instead
+        while not self._apply_exit(c):
+            rc, out, _ = await self._runc("state", c.id, check=False)
+            state = _state_of(out) if rc == 0 else "gone"
+            if state not in ("running", "created", "paused"):
+                if not self._apply_exit(c):
+                    c.status = replace(c.status, state=EXITED, exit_code=255, pid=0, reason="Error",
+                                       message="the container's shim ended without its exit status",
+                                       finished_at=time.time())
+                    c.exited.set()
+                return
+            await asyncio.sleep(1.0)
 
     async def _kill(self, c: _Container, sig: str) -> None:
         await self._runc("kill", c.id, sig, check=False)
 
     async def stop_container(self, container_id: str, timeout: float) -> None:
         c = self._container(container_id)
-        if c.status.state == CREATED:
-            return
-        if c.exited.is_set():
+        if c.status.state == CREATED or c.exited.is_set():
             return
         if timeout > 0:
             await self._kill(c, "TERM")
@@ -307,18 +413,20 @@ class RuncRuntime:
         c = self._containers.get(container_id)
         if c is None:
             return
-        if c.proc is not None and not c.exited.is_set():
+        if c.status.state == RUNNING and not c.exited.is_set():
             await self.stop_container(container_id, 0)
-        if c.supervisor is not None:
-            with contextlib.suppress(Exception):
-                await c.supervisor
+        if c.watcher is not None:
+            c.watcher.cancel()
+            with contextlib.suppress(BaseException):
+                await c.watcher
         await self._runc("delete", "--force", c.id, check=False)
         if c.mounted:
             await self._exec("umount", str(c.dir / "rootfs"))
             c.mounted = False
         await asyncio.to_thread(shutil.rmtree, c.dir, True)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(c.log_path)
+        for path in [c.log_path, *crilog.rotated_files(c.log_path)]:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
         with contextlib.suppress(OSError):
             os.rmdir(os.path.dirname(c.log_path))
         del self._containers[container_id]
@@ -338,12 +446,21 @@ class RuncRuntime:
         await c.exited.wait()
         return c.status
 
+    async def container_stats(self, container_id: str) -> ContainerStats:
+        c = self._container(container_id)
+        s = await asyncio.to_thread(read_cgroup_stats, c.cgroup)
+        return ContainerStats(cpu_usage_nanos=s.cpu_usage_nanos, memory_usage_bytes=s.memory_usage_bytes,
+                              memory_working_set_bytes=s.memory_working_set_bytes, timestamp=s.timestamp)
+
+    def log_path(self, container_id: str) -> str:
+        return self._container(container_id).log_path
+
+    # -- exec and attach --------------------------------------------------------------
+
     async def exec_sync(self, container_id: str, cmd: list[str], timeout: float | None = None) -> ExecResult:
         """`runc exec` with the container's user, env and cwd. On timeout runc exec's process group
         is killed; a process inside that ignores it is left to the container's own end."""
-        c = self._container(container_id)
-        if c.status.state != RUNNING:
-            raise RuntimeFailure(f"container {container_id} is not running")
+        c = self._running(container_id)
         proc = await asyncio.create_subprocess_exec(
             self.runc, "--root", str(self.state_dir), "exec", c.id, *cmd,
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
@@ -357,5 +474,310 @@ class RuncRuntime:
             raise RuntimeFailure(f"exec in {container_id} timed out after {timeout}s") from None
         return ExecResult(out, err, proc.returncode if proc.returncode is not None else -1)
 
-    def log_path(self, container_id: str) -> str:
-        return self._container(container_id).log_path
+    async def exec(self, container_id: str, cmd: list[str], *, tty: bool = False,
+                   stdin: bool = False) -> ExecSession:
+        """`runc exec` with streamed stdio; with a tty, runc hands over the pty master through
+        --console-socket (SCM_RIGHTS) and the session reads and writes it."""
+        c = self._running(container_id)
+        token = secrets.token_hex(6)
+        pid_file = c.dir / f"exec-{token}.pid"
+        args = [self.runc, "--root", str(self.state_dir), "exec", "--pid-file", str(pid_file)]
+        if not tty:
+            proc = await asyncio.create_subprocess_exec(
+                *args, c.id, *cmd, stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, start_new_session=True)
+            return ExecSession(proc, pid_file, -1)
+        sock_path = c.dir / f"exec-{token}.sock"
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            listener.bind(str(sock_path))
+            listener.listen(1)
+            listener.setblocking(False)
+            proc = await asyncio.create_subprocess_exec(
+                *args, "--tty", "--console-socket", str(sock_path), c.id, *cmd,
+                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.PIPE, start_new_session=True)
+            master = await _receive_master(listener, proc)
+        finally:
+            listener.close()
+            with contextlib.suppress(FileNotFoundError):
+                sock_path.unlink()
+        if master < 0:
+            assert proc.stderr is not None
+            err = await proc.stderr.read()
+            await proc.wait()
+            raise RuntimeFailure(f"exec in {container_id}: {err.decode(errors='replace').strip()}")
+        return ExecSession(proc, pid_file, master)
+
+    async def attach(self, container_id: str, *, stdin: bool = False) -> AttachSession:
+        """Connect to the shim's attach.sock: the container's output from now on, stdin when the
+        container was made with stdin, resize when with a tty."""
+        c = self._running(container_id)
+        try:
+            reader, writer = await asyncio.open_unix_connection(str(c.dir / "attach.sock"))
+        except OSError as e:
+            raise RuntimeFailure(f"attach to {container_id}: {e}") from None
+        session = AttachSession(self, c, reader, writer, stdin=stdin and c.config.stdin)
+        writer.write(shim.frame(shim.HELLO, b"1" if session.stdin else b"0"))
+        await writer.drain()
+        return session
+
+    # -- recovery ----------------------------------------------------------------------
+
+    async def recover(self) -> None:
+        """Rebuild the tables from disk after a restart; containers keep running, untouched."""
+        for path in sorted((self.root / "sandboxes").glob("*/sandbox.json")):
+            data = _read_json(path)
+            if data is None or data["id"] in self._sandboxes:
+                continue
+            self._sandboxes[data["id"]] = _Sandbox(
+                data["id"], sandbox_config_from(data["config"]), data["log_dir"], bool(data["owns_log_dir"]),
+                path.parent, ipc_path=data.get("ipc_path"), uts_path=data.get("uts_path"))
+        metas = []
+        for path in (self.root / "containers").glob("*/meta.json"):
+            data = _read_json(path)
+            if data is not None and data["id"] not in self._containers:
+                metas.append((float(data.get("created_at", 0)), path.parent, data))
+        for _, cdir, data in sorted(metas, key=lambda m: m[0]):
+            await self._adopt(cdir, data)
+
+    async def _adopt(self, cdir: Path, data: dict[str, Any]) -> None:
+        sid = data["sandbox_id"]
+        sb = self._sandboxes.get(sid)
+        if sb is None:  # its sandbox.json is gone: keep the container under a sandbox rebuilt from meta
+            sconf = sandbox_config_from(data["sandbox"])
+            sb = self._sandboxes[sid] = _Sandbox(sid, sconf, os.path.dirname(os.path.dirname(data["log_path"])),
+                                                 False, self.root / "sandboxes" / sid)
+        config = container_config_from(data["container"])
+        status = ContainerStatus(id=data["id"], name=config.name, sandbox_id=sid, state=CREATED,
+                                 created_at=float(data.get("created_at", 0)), log_path=data["log_path"],
+                                 attempt=config.attempt)
+        c = _Container(data["id"], sb, config, cdir, data["cgroup"], data["log_path"], status,
+                       mounted=os.path.ismount(cdir / "rootfs"))
+        self._containers[c.id] = c
+        sb.containers.append(c.id)
+        started = _read_json(cdir / "start.json")
+        if started is not None:
+            c.status = replace(c.status, started_at=float(started["started_at"]))
+        if self._apply_exit(c):
+            return
+        if started is None:
+            return  # made, never started
+        c.shim_pid = int(started["shim_pid"])
+        c.status = replace(c.status, state=RUNNING, pid=int(started["pid"]))
+        c.watcher = asyncio.create_task(self._watch(c), name=f"shim-{c.id}")
+
+
+def _state_of(out: bytes) -> str:
+    with contextlib.suppress(ValueError):
+        return str(json.loads(out).get("status", ""))
+    return ""
+
+
+async def _receive_master(listener: socket.socket, proc: asyncio.subprocess.Process) -> int:
+    """The pty master runc sends over the console socket; -1 when runc ended without sending it."""
+    loop = asyncio.get_running_loop()
+    accept = asyncio.ensure_future(loop.sock_accept(listener))
+    ended = asyncio.ensure_future(proc.wait())
+    try:
+        await asyncio.wait({accept, ended}, timeout=START_TIMEOUT, return_when=asyncio.FIRST_COMPLETED)
+        if not accept.done():
+            return -1
+        conn, _ = accept.result()
+    finally:
+        accept.cancel()
+        ended.cancel()
+    with conn:
+        conn.settimeout(5)
+        _, fds, _, _ = await asyncio.to_thread(socket.recv_fds, conn, 4096, 1)
+    if not fds:
+        return -1
+    os.set_blocking(fds[0], False)
+    return fds[0]
+
+
+def _exit_code(rc: int | None) -> int:
+    if rc is None:
+        return -1
+    return 128 - rc if rc < 0 else rc
+
+
+class ExecSession:
+    """A `runc exec` with streamed stdio (the runtime's StreamSession for kubectl exec)."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, pid_file: Path, master: int) -> None:
+        self.proc = proc
+        self.pid_file = pid_file
+        self.master = master
+        self.tty = master >= 0
+        self._closed = False
+
+    async def _master_io(self, write: bytes | None = None) -> bytes:
+        loop = asyncio.get_running_loop()
+        while True:
+            if self.master < 0:
+                return b""
+            try:
+                if write is None:
+                    return os.read(self.master, 65536)
+                n = os.write(self.master, write)
+                write = write[n:]
+                if not write:
+                    return b""
+            except BlockingIOError:
+                pass
+            except OSError:  # EIO: the process (the slave's last holder) has ended
+                return b""
+            ready = loop.create_future()
+            add, remove = (loop.add_reader, loop.remove_reader) if write is None else \
+                (loop.add_writer, loop.remove_writer)
+            add(self.master, lambda: ready.done() or ready.set_result(None))
+            try:
+                await ready
+            finally:
+                remove(self.master)
+
+    async def read_stdout(self) -> bytes:
+        if self.tty:
+            return await self._master_io()
+        assert self.proc.stdout is not None
+        return await self.proc.stdout.read(65536)
+
+    async def read_stderr(self) -> bytes:
+        if self.tty:
+            return b""
+        assert self.proc.stderr is not None
+        return await self.proc.stderr.read(65536)
+
+    async def write_stdin(self, data: bytes) -> None:
+        if self.tty:
+            await self._master_io(data)
+        elif self.proc.stdin is not None and not self.proc.stdin.is_closing():
+            self.proc.stdin.write(data)
+            with contextlib.suppress(ConnectionError):
+                await self.proc.stdin.drain()
+
+    async def close_stdin(self) -> None:
+        if self.tty:
+            await self._master_io(b"\x04")
+        elif self.proc.stdin is not None:
+            self.proc.stdin.close()
+
+    async def resize(self, width: int, height: int) -> None:
+        if self.master >= 0:
+            with contextlib.suppress(OSError):
+                shim.set_winsize(self.master, width, height)
+
+    async def wait(self) -> int:
+        rc = _exit_code(await self.proc.wait())
+        self._cleanup()
+        return rc
+
+    def _cleanup(self) -> None:
+        if self.master >= 0:
+            os.close(self.master)
+            self.master = -1
+        with contextlib.suppress(FileNotFoundError):
+            self.pid_file.unlink()
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self.proc.returncode is None:
+            # runc exec forwards signals, but SIGKILL cannot be forwarded: kill the process itself
+            with contextlib.suppress(OSError, ValueError):
+                os.kill(int(self.pid_file.read_text()), signal.SIGKILL)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.proc.wait(), 5)
+            if self.proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                await self.proc.wait()
+        self._cleanup()
+
+
+class AttachSession:
+    """A client of the container's shim (kubectl attach); see shim.py for the frames."""
+
+    def __init__(self, rt: RuncRuntime, c: _Container, reader: asyncio.StreamReader,
+                 writer: asyncio.StreamWriter, stdin: bool) -> None:
+        self.rt = rt
+        self.container_id = c.id
+        self.tty = c.config.tty
+        self.stdin = stdin
+        self.reader = reader
+        self.writer = writer
+        self._out: asyncio.Queue[bytes] = asyncio.Queue()
+        self._err: asyncio.Queue[bytes] = asyncio.Queue()
+        self._exit: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+        self._task = asyncio.create_task(self._demux(), name=f"attach-{c.id}")
+
+    async def _demux(self) -> None:
+        code: int | None = None
+        try:
+            while True:
+                head = await self.reader.readexactly(shim.HEADER.size)
+                kind, size = shim.HEADER.unpack(head)
+                payload = await self.reader.readexactly(size)
+                if kind == shim.STDOUT:
+                    self._out.put_nowait(payload)
+                elif kind == shim.STDERR:
+                    self._err.put_nowait(payload)
+                elif kind == shim.EXIT:
+                    code = int(payload)
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError, ValueError):
+            pass
+        finally:
+            self._out.put_nowait(b"")
+            self._err.put_nowait(b"")
+            if not self._exit.done():
+                self._exit.set_result(code)
+
+    async def read_stdout(self) -> bytes:
+        data = await self._out.get()
+        if not data:
+            self._out.put_nowait(b"")  # stays at end of stream
+        return data
+
+    async def read_stderr(self) -> bytes:
+        if self.tty:
+            return b""
+        data = await self._err.get()
+        if not data:
+            self._err.put_nowait(b"")
+        return data
+
+    async def _send(self, kind: int, payload: bytes = b"") -> None:
+        if self.writer.is_closing():
+            return
+        self.writer.write(shim.frame(kind, payload))
+        with contextlib.suppress(ConnectionError):
+            await self.writer.drain()
+
+    async def write_stdin(self, data: bytes) -> None:
+        if self.stdin:
+            await self._send(shim.STDIN, data)
+
+    async def close_stdin(self) -> None:
+        if self.stdin:
+            await self._send(shim.CLOSE_STDIN)
+
+    async def resize(self, width: int, height: int) -> None:
+        if self.tty:
+            await self._send(shim.RESIZE, struct.pack(">HH", width, height))
+
+    async def wait(self) -> int:
+        code = await asyncio.shield(self._exit)
+        if code is None:  # detached, or the shim went away before telling: ask the runtime
+            return (await self.rt.wait_container(self.container_id)).exit_code
+        return code
+
+    async def close(self) -> None:
+        self.writer.close()
+        with contextlib.suppress(Exception):
+            await self.writer.wait_closed()
+        self._task.cancel()
+        with contextlib.suppress(BaseException):
+            await self._task
