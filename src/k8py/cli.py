@@ -73,6 +73,7 @@ COMPONENTS = {
     "scheduler": ("k8py.scheduler.app", "run the scheduler"),
     "controller-manager": ("k8py.controllers.manager", "run the controller-manager"),
     "hollow-nodes": ("k8py.hollow.app", "run simulated nodes (hollow kubelets)"),
+    "kubelet": ("k8py.kubelet.app", "run the node agent (pods as real containers)"),
 }
 
 
@@ -91,6 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in COMPONENTS:
         return _run_component(argv[0], argv[1:])
+    if argv and argv[0] == "images":
+        from .kubelet.images.cli import main as images_main
+        return images_main(argv[1:])
     parser = argparse.ArgumentParser(prog="k8py", description="Kubernetes, written in Python")
     sub = parser.add_subparsers(dest="cmd", required=True)
     for name, (_, help_) in COMPONENTS.items():
@@ -104,6 +108,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="extra flag for the scheduler (repeatable), e.g. --kube-scheduler-arg=-v")
     server.add_argument("--kube-controller-manager-arg", action="append", default=[],
                         help="extra flag for the controller-manager (repeatable)")
+    server.add_argument("--disable-agent", action="store_true",
+                        help="run the control plane only, no kubelet on this machine")
+    server.add_argument("--kubelet-arg", action="append", default=[],
+                        help="extra flag for the kubelet (repeatable), e.g. --kubelet-arg=--max-pods=50")
+    sub.add_parser("images", help="manage the node's images (import, ls, rm, pull, build-busybox)", add_help=False)
     sub.add_parser("version", help="print the version")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
@@ -121,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
                 disable_scheduler=args.disable_scheduler,
                 disable_controller_manager=args.disable_controller_manager,
                 scheduler_args=args.kube_scheduler_arg,
-                controller_manager_args=args.kube_controller_manager_arg)
+                controller_manager_args=args.kube_controller_manager_arg,
+                disable_agent=args.disable_agent, kubelet_args=args.kubelet_arg)
 
             async def run(cfg):  # type: ignore[no-redef]
                 await supervisor.run(cfg, opts)

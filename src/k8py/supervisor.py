@@ -68,6 +68,26 @@ class ServerOptions:
     disable_controller_manager: bool = False
     scheduler_args: list[str] = field(default_factory=list)
     controller_manager_args: list[str] = field(default_factory=list)
+    disable_agent: bool = False
+    kubelet_args: list[str] = field(default_factory=list)
+
+
+def kubelet_argv(cfg: Config, extra: list[str]) -> list[str]:
+    """The agent's flags for this server: its state under the server's data dir. A data dir other than
+    the default gets its own pod log dir, cgroup root and bridge name, so that two servers (tests) on
+    one machine never share them."""
+    import hashlib
+    import os
+    data = os.path.abspath(cfg.data_dir)
+    args = ["kubelet", "--kubeconfig", cfg.kubeconfig, "--root-dir", os.path.join(data, "kubelet"),
+            "--data-dir", data]
+    if data != "/var/lib/k8py":
+        tag = hashlib.sha256(data.encode()).hexdigest()[:8]
+        args += ["--pod-log-dir", os.path.join(data, "log", "pods"), "--cgroup-root", f"k8py-{tag}",
+                 "--cni-bridge", f"k8py{tag}"]
+    if cfg.advertise_address not in ("127.0.0.1", "::1", "0.0.0.0", ""):
+        args += ["--node-ip", cfg.advertise_address]
+    return args + list(extra)
 
 
 def _k8py(*args: str) -> list[str]:
@@ -88,6 +108,8 @@ async def run(cfg: Config, opts: ServerOptions) -> None:
     if not opts.disable_scheduler:
         children.append(Child("scheduler", _k8py(
             "scheduler", "--kubeconfig", cfg.kubeconfig, *opts.scheduler_args)))
+    if not opts.disable_agent:
+        children.append(Child("kubelet", _k8py(*kubelet_argv(cfg, opts.kubelet_args))))
     tasks = [asyncio.create_task(c.keep_running(stopping)) for c in children]
     await stopping.wait()
     await asyncio.gather(*(c.stop() for c in children))

@@ -71,8 +71,9 @@ class HollowNodes:
 class Cluster(Server):
     """``k8py server`` with its control plane, and hollow nodes added on demand."""
 
-    def __init__(self, *extra_args: str):
-        super().__init__(cmd="server", extra_args=extra_args)
+    def __init__(self, *extra_args: str, agent: bool = False):
+        # most control-plane tests want hollow nodes only: no real kubelet unless asked
+        super().__init__(cmd="server", extra_args=extra_args if agent else ("--disable-agent", *extra_args))
         self.node_sets: list[HollowNodes] = []
 
     def add_nodes(self, count: int, prefix: str = "hollow-", *extra: str, ready: bool = True) -> HollowNodes:

@@ -34,6 +34,8 @@ def ref(obj: dict[str, Any]) -> dict[str, Any]:
            "resourceVersion": md.get("resourceVersion", "")}
     if md.get("namespace"):
         out["namespace"] = md["namespace"]
+    if obj.get("_fieldPath"):  # a part of the object (kubelet: spec.containers{name})
+        out["fieldPath"] = obj["_fieldPath"]
     return out
 
 
