@@ -9,7 +9,12 @@ ARGS ?=
 
 .PHONY: run test deps test-deps clean
 
+# The busybox and httpd images (built from busybox-static) are imported first so the
+# examples run off-line; a second `make run` finds them and goes straight on.
 run: deps
+	@scripts/apt-ensure.sh busybox-static
+	@$(VENV)/bin/k8py images build-busybox $(VENV)/busybox-oci.tar --import --if-missing $(filter --data-dir=%,$(ARGS)) \
+	  || echo "make run: the busybox/httpd images were not imported (see above)" >&2
 	$(VENV)/bin/k8py server $(ARGS)
 
 test: test-deps

@@ -128,7 +128,7 @@ def import_archive(store: ImageStore, path: str, names: list[str] | None = None,
     try:
         tar = tarfile.open(path, "r:*")
     except tarfile.TarError as e:
-        raise ArchiveError(f"{path}: not a tar archive: {e}") from e
+        raise ArchiveError(f"{path}: not a tar archive ({str(e).splitlines()[0].rstrip(':')})") from e
     with tar:
         a = _Archive(tar, store)
         if a.has("index.json") and a.has("oci-layout"):

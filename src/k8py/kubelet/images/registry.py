@@ -11,7 +11,9 @@ some), `Basic` sends the credentials. Credentials are keyed by registry host
 
 Mirrors map a registry host to base URLs tried first, in order, e.g.
 `{"docker.io": ["http://127.0.0.1:5000"]}`; the registry itself is the last
-resort. Loopback hosts and hosts listed as insecure are spoken to over HTTP.
+resort. The kubelet's flags `--registry-mirror docker.io=http://127.0.0.1:5000`
+(repeatable) and `--insecure-registry HOST` (repeatable) become `mirrors`
+through `parse_registry_mirrors` and `insecure` as they are. Loopback hosts and hosts listed as insecure are spoken to over HTTP.
 """
 from __future__ import annotations
 
@@ -66,6 +68,25 @@ def _is_loopback(host: str) -> bool:
     return h in ("localhost", "[::1]", "::1") or h.startswith("127.")
 
 
+def parse_registry_mirrors(values: Iterable[str]) -> dict[str, list[str]]:
+    """The kubelet's repeatable `--registry-mirror HOST=URL` flags as a `mirrors` mapping.
+
+    `docker.io=http://127.0.0.1:5000` sends docker.io's images to that URL first;
+    several flags for one host are tried in the order given; the URL's scheme may
+    be left out (`HOST=127.0.0.1:5000`: HTTP for loopback and `--insecure-registry`
+    hosts, HTTPS otherwise). Raises ValueError on a malformed flag."""
+    mirrors: dict[str, list[str]] = {}
+    for v in values:
+        host, sep, url = v.partition("=")
+        host, url = host.strip(), url.strip()
+        if not sep or not host or not url or "/" in host:
+            raise ValueError(f"invalid registry mirror {v!r}: want HOST=URL, e.g. docker.io=http://127.0.0.1:5000")
+        if host == "index.docker.io":
+            host = "docker.io"
+        mirrors.setdefault(host, []).append(url.rstrip("/"))
+    return mirrors
+
+
 class RegistryClient:
     def __init__(
         self,
@@ -83,7 +104,9 @@ class RegistryClient:
         self.platform = platform
         self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=30)
         self._session: aiohttp.ClientSession | None = None
-        self._auth: dict[tuple[str, str], str] = {}  # (base url, repository) -> Authorization
+        # (base url, repository, credentials) -> Authorization: a token got with one pull
+        # secret's password must never serve a pull that brings other (or no) credentials
+        self._auth: dict[tuple[str, str, Credentials | None], str] = {}
         self._layer_locks: dict[str, asyncio.Lock] = {}
 
     async def __aenter__(self) -> "RegistryClient":
@@ -106,14 +129,21 @@ class RegistryClient:
         """Base URLs to try for `ref`'s registry: its mirrors, then the registry itself."""
         host = ref.api_host
         scheme = "http" if host in self.insecure or ref.domain in self.insecure or _is_loopback(host) else "https"
-        return [m.rstrip("/") for m in self.mirrors.get(ref.domain, [])] + [f"{scheme}://{host}"]
+        return [self._base_url(m) for m in self.mirrors.get(ref.domain, [])] + [f"{scheme}://{host}"]
+
+    def _base_url(self, mirror: str) -> str:
+        """A mirror as given, or `host:port` with the scheme the registry rules give it."""
+        mirror = mirror.rstrip("/")
+        if "://" in mirror:
+            return mirror
+        return ("http://" if mirror in self.insecure or _is_loopback(mirror) else "https://") + mirror
 
     # -- HTTP with authentication ------------------------------------------------------------
     async def _get(self, base: str, repo: str, path: str, creds: Credentials | None, accept: str | None = None) -> aiohttp.ClientResponse:
         url = f"{base}/v2/{repo}/{path}"
         for attempt in range(2):
             headers = {"Accept": accept} if accept else {}
-            auth = self._auth.get((base, repo))
+            auth = self._auth.get((base, repo, creds))
             if auth:
                 headers["Authorization"] = auth
             resp = await self._http().get(url, headers=headers)
@@ -121,7 +151,7 @@ class RegistryClient:
                 break
             challenge = resp.headers.get("WWW-Authenticate", "")
             resp.release()
-            self._auth[(base, repo)] = await self._authorize(challenge, repo, creds, url)
+            self._auth[(base, repo, creds)] = await self._authorize(challenge, repo, creds, url)
         if resp.status == 401:
             resp.release()
             raise Unauthorized(f"{url}: unauthorized", 401)
