@@ -8,6 +8,13 @@ mtimes, symlinks, hard links, devices and `SCHILY.xattr.*` xattrs are kept.
 A member whose path (or whose hard-link target) would land outside the
 directory, directly or through a symlink, is refused with `LayerError`.
 
+Without root (the `process` runtime's machines) overlayfs is never used, and
+neither device nodes nor `trusted.*` xattrs nor other owners can be made: the
+OCI whiteout files (`.wh.<name>`, `.wh..wh..opq`) are kept as empty files for
+the runtime's own union lookup, device nodes are skipped, ownership is left to
+the unpacking user, and directories keep their owner's rwx so the store can
+remove them again.
+
 The uncompressed stream is hashed while it is read: `unpack_layer` returns its
 sha256 (the layer's diff ID) so the caller checks it against the image config.
 Blocking: call it through `asyncio.to_thread`.
@@ -86,6 +93,7 @@ def _inside(root: str, path: str) -> bool:
 class _Unpacker:
     def __init__(self, dest: str):
         self.root = os.path.realpath(dest)
+        self.privileged = os.geteuid() == 0
         self.dirs: list[tuple[str, tarfile.TarInfo]] = []
 
     def _parent(self, rel: str) -> str:
@@ -117,12 +125,18 @@ class _Unpacker:
         parent = self._parent(rel)
         base = os.path.basename(rel)
         if base == OPAQUE_WHITEOUT:
-            os.setxattr(parent, OPAQUE_XATTR, b"y")
+            if self.privileged:
+                os.setxattr(parent, OPAQUE_XATTR, b"y")
+            else:
+                open(os.path.join(parent, base), "wb").close()
             return
         if base.startswith(WHITEOUT_PREFIX):
             target = os.path.join(parent, base[len(WHITEOUT_PREFIX):])
             self._remove(target)
-            os.mknod(target, stat.S_IFCHR | 0o000, os.makedev(0, 0))
+            if self.privileged:
+                os.mknod(target, stat.S_IFCHR | 0o000, os.makedev(0, 0))
+            else:
+                open(os.path.join(parent, base), "wb").close()
             return
         path = os.path.join(parent, base)
         if m.isdir():
@@ -147,6 +161,8 @@ class _Unpacker:
             os.link(target, path, follow_symlinks=False)
             return
         elif m.ischr() or m.isblk():
+            if not self.privileged:
+                return  # only root may make device nodes; a container without root has no use for them
             kind = stat.S_IFCHR if m.ischr() else stat.S_IFBLK
             os.mknod(path, kind | (m.mode & 0o7777), os.makedev(m.devmajor, m.devminor))
         elif m.isfifo():
@@ -165,7 +181,8 @@ class _Unpacker:
                     pass
 
     def _attrs(self, path: str, m: tarfile.TarInfo) -> None:
-        os.lchown(path, m.uid, m.gid)
+        if self.privileged:
+            os.lchown(path, m.uid, m.gid)
         if not m.issym():
             os.chmod(path, m.mode & 0o7777)
             self._xattrs(path, m)
@@ -174,8 +191,11 @@ class _Unpacker:
     def finish(self) -> None:
         # Directories last and deepest first, so writing into them does not change their mtimes.
         for path, m in reversed(self.dirs):
-            os.lchown(path, m.uid, m.gid)
-            os.chmod(path, m.mode & 0o7777)
+            if self.privileged:
+                os.lchown(path, m.uid, m.gid)
+                os.chmod(path, m.mode & 0o7777)
+            else:
+                os.chmod(path, (m.mode & 0o7777) | 0o700)
             os.utime(path, (m.mtime, m.mtime))
 
 
