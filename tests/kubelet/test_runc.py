@@ -4,9 +4,11 @@ as the single image layer, one sandbox per test, everything removed after."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -69,10 +71,28 @@ def rt(layer: str) -> Iterator[RuncRuntime]:
     runtime.remove_cgroup_root()
     listed = subprocess.run(["runc", "--root", str(runtime.state_dir), "list", "-q"],
                             capture_output=True, text=True).stdout.split()
+    shims = shim_pids(root)
+    for pid in shims:  # only this test's shims, by pid
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
     mounts = [line for line in Path("/proc/self/mounts").read_text().splitlines() if root in line]
+    for line in mounts:
+        subprocess.run(["umount", line.split()[1]], check=False)
     cgroups = [p for p, _ in cgroup_mounts() if os.path.exists(f"{p}/{cgroup_root}")]
     shutil.rmtree(root)
-    assert (leftovers, listed, mounts, cgroups) == ([], [], [], []), "left behind"
+    assert (leftovers, listed, mounts, cgroups, shims) == ([], [], [], [], []), "left behind"
+
+
+def shim_pids(root: str) -> list[int]:
+    """The pids of the shims that run containers under `root`."""
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            with contextlib.suppress(OSError):
+                argv = (d / "cmdline").read_bytes().split(b"\0")
+                if b"k8py.kubelet.runtime.shim" in argv and any(a.startswith(root.encode()) for a in argv):
+                    out.append(int(d.name))
+    return out
 
 
 def sandbox(**kw) -> PodSandboxConfig:

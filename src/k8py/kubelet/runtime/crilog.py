@@ -119,8 +119,8 @@ class RotatingLog:
 
     Rotation renames the live file to `<path>.<timestamp>` and opens a new
     one; rotated files beyond `max_files - 1` are removed, oldest first. A
-    single write is never split across files, so a file may pass `max_size`
-    by one write.
+    write is cut between lines, never inside one, so a file may pass
+    `max_size` by at most one line.
     """
 
     def __init__(self, path: str, max_size: int = DEFAULT_MAX_SIZE, max_files: int = DEFAULT_MAX_FILES) -> None:
@@ -131,8 +131,18 @@ class RotatingLog:
         self.size = self.file.tell()
 
     def write(self, data: bytes) -> None:
+        """Write whole log lines; rotate between lines once the file is full."""
         if not data:
             return
+        if self.max_size > 0 and self.size + len(data) > self.max_size and data.count(b"\n") > 1:
+            room = self.max_size - self.size
+            cut = data.rfind(b"\n", 0, max(room, 0)) + 1 or data.find(b"\n") + 1
+            self._write(data[:cut])
+            self.write(data[cut:])
+            return
+        self._write(data)
+
+    def _write(self, data: bytes) -> None:
         self.file.write(data)
         self.file.flush()
         self.size += len(data)
@@ -143,10 +153,10 @@ class RotatingLog:
         self.file.close()
         stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
         target = f"{self.path}.{stamp}"
-        n = 1
-        while os.path.exists(target):  # several rotations in one second
-            target = f"{self.path}.{stamp}.{n:03d}"
-            n += 1
+        same_second = [p[len(target):] for p in rotated_files(self.path) if p.startswith(target)]
+        if same_second:  # several rotations in one second: a counter that keeps the names in order
+            n = max(int(s[1:]) if s[1:].isdigit() else 0 for s in same_second) + 1
+            target = f"{target}.{n:03d}"
         with contextlib.suppress(FileNotFoundError):
             os.rename(self.path, target)
         olds = rotated_files(self.path)

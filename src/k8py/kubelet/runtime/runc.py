@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
 import os
 import secrets
@@ -59,6 +60,7 @@ import signal
 import socket
 import struct
 import sys
+import termios
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -339,6 +341,9 @@ class RuncRuntime:
                                started_at=float(report["started_at"]))
             c.watcher = asyncio.create_task(self._watch(c), name=f"shim-{c.id}")
             return
+        if "shim_pid" in report:  # it is on its way out; let it go before anyone looks
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(_shim_gone(int(report["shim_pid"]), c.dir), 5)
         self._apply_exit(c)
         why = report.get("error") or (c.dir / "shim.log").read_text(errors="replace").strip()[-500:]
         raise RuntimeFailure(f"container {c.id} ({c.config.name}) did not start: {why} {self._log_tail(c)}")
@@ -365,21 +370,7 @@ class RuncRuntime:
 
     async def _watch(self, c: _Container) -> None:
         """Wait for the shim to end (its pidfd becomes readable), then read exit.json."""
-        loop = asyncio.get_running_loop()
-        try:
-            pidfd = os.pidfd_open(c.shim_pid)
-        except OSError:
-            pidfd = -1
-        if pidfd >= 0 and _is_shim(c.shim_pid, c.dir):
-            gone = loop.create_future()
-            loop.add_reader(pidfd, lambda: gone.done() or gone.set_result(None))
-            try:
-                await gone
-            finally:
-                loop.remove_reader(pidfd)
-                os.close(pidfd)
-        elif pidfd >= 0:
-            os.close(pidfd)
+        await _shim_gone(c.shim_pid, c.dir)
         # the shim is gone: normally it left exit.json; if it was killed, watch runc instead
         while not self._apply_exit(c):
             rc, out, _ = await self._runc("state", c.id, check=False)
@@ -476,8 +467,7 @@ class RuncRuntime:
 
     async def exec(self, container_id: str, cmd: list[str], *, tty: bool = False,
                    stdin: bool = False) -> ExecSession:
-        """`runc exec` with streamed stdio; with a tty, runc hands over the pty master through
-        --console-socket (SCM_RIGHTS) and the session reads and writes it."""
+        """`runc exec` with streamed stdio: pipes, or with a tty a pty pair of ours (see below)."""
         c = self._running(container_id)
         token = secrets.token_hex(6)
         pid_file = c.dir / f"exec-{token}.pid"
@@ -487,26 +477,21 @@ class RuncRuntime:
                 *args, c.id, *cmd, stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, start_new_session=True)
             return ExecSession(proc, pid_file, -1)
-        sock_path = c.dir / f"exec-{token}.sock"
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        # runc refuses --console-socket unless it detaches (and a detached exec's exit status would
+        # go to whichever process reaps orphans), so runc exec keeps its own pty and copies between
+        # it and its stdio. Its stdio is a pty of ours, whose controlling process it is: our resize
+        # (TIOCSWINSZ on our master) sends it SIGWINCH and it resizes the container's terminal.
+        master, slave = os.openpty()
         try:
-            listener.bind(str(sock_path))
-            listener.listen(1)
-            listener.setblocking(False)
             proc = await asyncio.create_subprocess_exec(
-                *args, "--tty", "--console-socket", str(sock_path), c.id, *cmd,
-                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.PIPE, start_new_session=True)
-            master = await _receive_master(listener, proc)
+                *args, "--tty", c.id, *cmd, stdin=slave, stdout=slave, stderr=slave,
+                start_new_session=True, preexec_fn=_take_controlling_tty)
+        except BaseException:
+            os.close(master)
+            raise
         finally:
-            listener.close()
-            with contextlib.suppress(FileNotFoundError):
-                sock_path.unlink()
-        if master < 0:
-            assert proc.stderr is not None
-            err = await proc.stderr.read()
-            await proc.wait()
-            raise RuntimeFailure(f"exec in {container_id}: {err.decode(errors='replace').strip()}")
+            os.close(slave)
+        os.set_blocking(master, False)
         return ExecSession(proc, pid_file, master)
 
     async def attach(self, container_id: str, *, stdin: bool = False) -> AttachSession:
@@ -568,32 +553,36 @@ class RuncRuntime:
         c.watcher = asyncio.create_task(self._watch(c), name=f"shim-{c.id}")
 
 
+async def _shim_gone(pid: int, cdir: Path) -> None:
+    """Return once the shim `pid` of `cdir` has ended: a pidfd (which works for processes that are
+    not our children) becomes readable then; no polling."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except OSError:
+        return
+    try:
+        if not _is_shim(pid, cdir):
+            return
+        loop = asyncio.get_running_loop()
+        gone = loop.create_future()
+        loop.add_reader(pidfd, lambda: gone.done() or gone.set_result(None))
+        try:
+            await gone
+        finally:
+            loop.remove_reader(pidfd)
+    finally:
+        os.close(pidfd)
+
+
 def _state_of(out: bytes) -> str:
     with contextlib.suppress(ValueError):
         return str(json.loads(out).get("status", ""))
     return ""
 
 
-async def _receive_master(listener: socket.socket, proc: asyncio.subprocess.Process) -> int:
-    """The pty master runc sends over the console socket; -1 when runc ended without sending it."""
-    loop = asyncio.get_running_loop()
-    accept = asyncio.ensure_future(loop.sock_accept(listener))
-    ended = asyncio.ensure_future(proc.wait())
-    try:
-        await asyncio.wait({accept, ended}, timeout=START_TIMEOUT, return_when=asyncio.FIRST_COMPLETED)
-        if not accept.done():
-            return -1
-        conn, _ = accept.result()
-    finally:
-        accept.cancel()
-        ended.cancel()
-    with conn:
-        conn.settimeout(5)
-        _, fds, _, _ = await asyncio.to_thread(socket.recv_fds, conn, 4096, 1)
-    if not fds:
-        return -1
-    os.set_blocking(fds[0], False)
-    return fds[0]
+def _take_controlling_tty() -> None:
+    """In the child, after setsid: make its stdin (a pty slave) its controlling terminal."""
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
 def _exit_code(rc: int | None) -> int:
@@ -772,6 +761,10 @@ class AttachSession:
         code = await asyncio.shield(self._exit)
         if code is None:  # detached, or the shim went away before telling: ask the runtime
             return (await self.rt.wait_container(self.container_id)).exit_code
+        # the shim says so just before it ends: let the runtime's status catch up, so that a caller
+        # that asks for the status next sees it exited
+        with contextlib.suppress(asyncio.TimeoutError, RuntimeFailure):
+            await asyncio.wait_for(self.rt.wait_container(self.container_id), 5)
         return code
 
     async def close(self) -> None:

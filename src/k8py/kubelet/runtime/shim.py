@@ -461,7 +461,7 @@ def main(argv: list[str]) -> int:
             write_json(os.path.join(cdir, "exit.json"), {
                 "exit_code": 128, "finished_at": time.time(), "started_at": 0.0, "pid": 0,
                 "oom_killed": False, "reason": "StartError", "message": message})
-        os.write(1, (json.dumps({"error": message}) + "\n").encode())
+        os.write(1, (json.dumps({"error": message, "shim_pid": os.getpid()}) + "\n").encode())
         return 1
     os.write(1, (json.dumps(report) + "\n").encode())
     null = os.open(os.devnull, os.O_RDWR)
