@@ -336,7 +336,7 @@ class ImageManager:
         mirrors: Mapping[str, str | Iterable[str]] | None = None,
         insecure: Iterable[str] = (),
         credentials: Mapping[str, Credentials] | None = None,
-        backoff_initial: float = 10.0,
+        backoff_base: float = 10.0,
         backoff_max: float = 300.0,
         max_parallel_pulls: int | None = None,
         disk_usage: Callable[[], tuple[int, int]] | None = None,
@@ -349,7 +349,7 @@ class ImageManager:
         self.client = client or RegistryClient(store, mirrors=mirrors, credentials=credentials, insecure=insecure)
         self._own_client = client is None
         self.clock = clock
-        self.backoff = Backoff(backoff_initial, backoff_max, clock)
+        self.backoff = Backoff(backoff_base, backoff_max, clock)
         self.disk_usage = disk_usage or (lambda: statvfs_usage(store.root))
         self.records: dict[str, ImageRecord] = {}
         self._pulls: dict[tuple[str, tuple[Credentials, ...]], asyncio.Task[Image]] = {}
@@ -490,6 +490,23 @@ class ImageManager:
         for gone in set(self.records) - seen:
             del self.records[gone]
 
+    @staticmethod
+    def _image_ids(images: list[Image], refs: set[str]) -> set[str]:
+        """Image IDs for what containers report: an ID, a repo digest (`name@sha256:..`) or a tag."""
+        ids: set[str] = set()
+        for r in refs:
+            for img in images:
+                if r == img.id or r in img.repo_digests or r in img.repo_tags:
+                    ids.add(img.id)
+                    break
+            else:
+                try:
+                    norm = str(parse_reference(r))
+                except InvalidReference:
+                    continue
+                ids.update(img.id for img in images if norm in img.repo_tags or norm in img.repo_digests)
+        return ids
+
     def usage_percent(self) -> int:
         capacity, available = self.disk_usage()
         return 100 - int(available * 100 / capacity) if capacity > 0 else 0
@@ -499,8 +516,10 @@ class ImageManager:
     ) -> GCResult:
         """Free unused images when the image filesystem is `high_percent` full, down to `low_percent`.
 
-        `in_use` holds image IDs ("sha256:...") of containers that exist (running or not)."""
+        `in_use` names the images of containers that exist (running or not): image IDs
+        ("sha256:..."), repo digests (what a container status's imageID holds) or tags."""
         images = await asyncio.to_thread(self.store.list)
+        in_use = self._image_ids(images, in_use)
         now = self.clock()
         self._detect(images, in_use, now)
         self.backoff.gc()
