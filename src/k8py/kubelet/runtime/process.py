@@ -834,8 +834,9 @@ class ProcessRuntime:
             finally:
                 os.close(slave)
             return _ExecSession(proc, exited, True, master)
-        proc, exited = await self._spawn_in(c, cmd, stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
-                                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        stdin_mode = asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL
+        proc, exited = await self._spawn_in(c, cmd, stdin=stdin_mode, stdout=asyncio.subprocess.PIPE,
+                                            stderr=asyncio.subprocess.PIPE)
         return _ExecSession(proc, exited, False, None)
 
     async def attach(self, container_id: str, *, stdin: bool = False) -> _AttachSession:
