@@ -2,7 +2,9 @@
 the admin client certificate, made on first start and kept in the data dir.
 
 Layout under ``<data-dir>/tls``: ``ca.crt ca.key serving.crt serving.key
-admin.crt admin.key``.  A kubeconfig embeds the CA and admin credentials.
+admin.crt admin.key kubelet-client.crt kubelet-client.key``.  A kubeconfig embeds the CA
+and admin credentials; the kubelet-client pair is what the API server shows
+kubelets (CN kube-apiserver-kubelet-client, O system:masters, as kubeadm's).
 """
 
 from __future__ import annotations
@@ -75,6 +77,8 @@ class ClusterCerts:
         self.serving_key = self.dir / "serving.key"
         self.admin_crt = self.dir / "admin.crt"
         self.admin_key = self.dir / "admin.key"
+        self.kubelet_client_crt = self.dir / "kubelet-client.crt"
+        self.kubelet_client_key = self.dir / "kubelet-client.key"
 
     def ensure(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -86,6 +90,9 @@ class ClusterCerts:
                        dns_names=names, ips=ips)
         if not self.admin_crt.exists():
             self.issue(self.admin_crt, self.admin_key, "admin", "system:masters")
+        if not self.kubelet_client_crt.exists():
+            self.issue(self.kubelet_client_crt, self.kubelet_client_key, "kube-apiserver-kubelet-client",
+                       "system:masters")
 
     def _make_ca(self) -> None:
         key = _key()

@@ -60,10 +60,17 @@ class ResourceHandlers:
         self.reg = reg
         self.ostore = ostore
         self.after_large = after_large  # called after requests that touched many objects
+        self.proxy: Any = None  # proxy.KubeletProxy: pods/log|exec|attach|portforward, nodes/proxy
 
     # ---- dispatch ----------------------------------------------------------
     async def handle(self, request: web.Request, group: str, version: str, rest: list[str]) -> web.StreamResponse:
+        if (self.proxy is not None and not group and len(rest) > 3 and rest[0] == "nodes"
+                and rest[2] == "proxy"):  # nodes/{name}/proxy/{path...}
+            return await self.proxy.handle(request, resolve(self.reg, group, version, rest[:3]), rest[3:])
         t = resolve(self.reg, group, version, rest)
+        if self.proxy is not None and t.name and (t.sub in ("log", "exec", "attach", "portforward")
+                                                  or (t.sub == "proxy" and t.r.kind == "Node")):
+            return await self.proxy.handle(request, t, [])
         m = request.method
         q = request.query
         if t.r.kind == "Namespace" and t.ns is None and len(rest) == 3:

@@ -28,6 +28,7 @@ from .admission import Admission
 from .certs import ClusterCerts, write_kubeconfig
 from .encoding import dumps
 from .handlers import ResourceHandlers
+from .proxy import KubeletProxy
 from .rest import ObjectStore, WriteOptions
 from .watchcache import CacheSet
 
@@ -150,6 +151,7 @@ class APIServer:
         self.tokens: dict[str, User] = load_token_file(cfg.token_auth_file) if cfg.token_auth_file else {}
         self.trimmer = MemoryTrimmer()
         self.handlers = ResourceHandlers(registry, self.ostore, self.trimmer.soon)
+        self.handlers.proxy = KubeletProxy(registry, self.ostore, self.certs)
         self.runner: web.AppRunner | None = None
         self._bg: list[asyncio.Task[Any]] = []
 
@@ -187,6 +189,7 @@ class APIServer:
                 w.close()
         if self.runner:
             await self.runner.cleanup()
+        await self.handlers.proxy.close()
         await self.caches.close()
         await self.store.close()
 
