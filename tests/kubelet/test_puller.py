@@ -240,3 +240,43 @@ def test_image_gc_frees_least_recently_used(busybox_archive: BusyboxArchive, sto
         finally:
             await mgr.close()
     asyncio.run(main())
+
+
+@root_only
+def test_offline_always_uses_the_stored_image(busybox_archive: BusyboxArchive, store: ImageStore) -> None:
+    clock = Clock()
+    with Registry() as reg:
+        reg.push_archive(busybox_archive.path, "library/busybox:latest")
+        image = f"{reg.host}/library/busybox:latest"
+
+        async def pull() -> Any:
+            mgr = ImageManager(store)
+            try:
+                return await mgr.ensure_image(image, "Always")
+            finally:
+                await mgr.close()
+        stored = asyncio.run(pull())
+    # the registry is gone (its port refuses connections)
+    events: list[tuple[str, str, str]] = []
+
+    async def main() -> None:
+        mgr = ImageManager(store, clock=clock)
+        strict = ImageManager(store, offline_fallback=False)
+        try:
+            img = await mgr.ensure_image(image, "Always", on_event=lambda *ev: events.append(ev))
+            assert img.id == stored.id and mgr.pull_count == 1
+            assert events[-1][:2] == ("Warning", "Failed") and "using the image present" in events[-1][2]
+            assert (await mgr.ensure_image(image, "Always")).id == stored.id and mgr.pull_count == 1  # not asked again
+            clock.now += 31
+            assert (await mgr.ensure_image(image, "Always")).id == stored.id and mgr.pull_count == 2
+            with pytest.raises(ImagePullError) as e:
+                await strict.ensure_image(image, "Always")
+            assert e.value.reason == "ErrImagePull"
+            assert e.value.message.startswith(f"image pull failed for {image} because the registry is unavailable")
+            with pytest.raises(ImagePullError) as e:  # absent: nothing to fall back on
+                await mgr.ensure_image(f"{reg.host}/library/other:1", "IfNotPresent")
+            assert e.value.reason == "ErrImagePull"
+        finally:
+            await mgr.close()
+            await strict.close()
+    asyncio.run(main())

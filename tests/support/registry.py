@@ -36,17 +36,19 @@ def free_port() -> int:
 
 
 def bcrypt_hash(password: str) -> str:
-    """A bcrypt hash for htpasswd: glibc's crypt (Python's `crypt` module), else `htpasswd -B`."""
+    """A bcrypt hash for htpasswd: glibc's crypt (Python's `crypt` module), else `htpasswd -B`.
+
+    Cost 4, the least bcrypt allows: the registry checks the hash on every request."""
     try:
         import crypt  # deprecated in 3.11, gone in 3.13
 
-        h = crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH))
+        h = crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16))
         if h and h.startswith("$2"):
             return h
     except (ImportError, AttributeError, OSError):
         pass
     if shutil.which("htpasswd"):
-        out = subprocess.run(["htpasswd", "-nbB", "x", password], check=True, capture_output=True, text=True).stdout
+        out = subprocess.run(["htpasswd", "-nbB", "-C", "4", "x", password], check=True, capture_output=True, text=True).stdout
         return out.strip().split(":", 1)[1]
     raise RuntimeError("no bcrypt: neither Python's crypt module nor htpasswd (apache2-utils)")
 

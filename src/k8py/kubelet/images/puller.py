@@ -16,6 +16,10 @@ This is kube's `pkg/kubelet/images` in small:
 - **Policy** (`EnsureImageExists`): `Never` uses the stored image or fails with
   ErrImageNeverPull; `IfNotPresent` pulls only when absent; `Always` pulls every
   time (a pull of an image whose layers are stored only fetches its manifest).
+  Unlike kube, an `Always` pull that reaches no registry at all (off-line) uses
+  the stored image, with a Warning event, so imported images run without a
+  network (`offline_fallback=False` restores kube's failure); for 30 s after
+  that the registry is not asked again for stored images, so pods start fast.
   `default_pull_policy` is the API's defaulting: Always for `:latest` or no tag,
   else IfNotPresent.
 - **Credentials** (`credentialprovider.DockerKeyring`): the Secrets of type
@@ -57,7 +61,7 @@ from urllib.parse import urlsplit
 from .layers import LayerError
 from .manifest import ManifestError
 from .reference import InvalidReference, parse_reference
-from .registry import Credentials, NotFound, RegistryClient, RegistryError, Unauthorized
+from .registry import Credentials, NotFound, RegistryClient, RegistryError, Unauthorized, Unreachable
 from .store import Image, ImageNotFound, ImageStore
 
 log = logging.getLogger(__name__)
@@ -71,6 +75,7 @@ EVENT_PULLING, EVENT_PULLED, EVENT_FAILED, EVENT_BACKOFF = "Pulling", "Pulled", 
 EVENT_INSPECT_FAILED = "InspectFailed"
 PULL_ALWAYS, PULL_IF_NOT_PRESENT, PULL_NEVER = "Always", "IfNotPresent", "Never"
 DEFAULT_DOCKER_KEY = "index.docker.io"
+UNREACHABLE_HOLD = 30.0  # seconds an unreachable registry is not asked again for images already stored
 
 EventSink = Callable[[str, str, str], None]  # (type Normal|Warning, reason, message)
 
@@ -339,13 +344,17 @@ class ImageManager:
         backoff_base: float = 10.0,
         backoff_max: float = 300.0,
         max_parallel_pulls: int | None = None,
+        offline_fallback: bool = True,
         disk_usage: Callable[[], tuple[int, int]] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ):
         """`client` defaults to a RegistryClient over `store` with `mirrors`, `insecure` and the
         node-wide `credentials` (registry host -> (user, password)). `disk_usage` returns
-        (capacity, available) bytes of the image filesystem (default: statvfs of the store)."""
+        (capacity, available) bytes of the image filesystem (default: statvfs of the store).
+        `offline_fallback`: when a pull finds no registry reachable and the image is stored,
+        use it (kube would fail; here `make run`'s imported busybox/httpd must run off-line)."""
         self.store = store
+        self.offline_fallback = offline_fallback
         self.client = client or RegistryClient(store, mirrors=mirrors, credentials=credentials, insecure=insecure)
         self._own_client = client is None
         self.clock = clock
@@ -354,6 +363,7 @@ class ImageManager:
         self.records: dict[str, ImageRecord] = {}
         self._pulls: dict[tuple[str, tuple[Credentials, ...]], asyncio.Task[Image]] = {}
         self._last_errors: dict[str, str] = {}
+        self._unreachable: dict[str, float] = {}  # registry host -> until when stored images are used unasked
         self._slots = asyncio.Semaphore(max_parallel_pulls) if max_parallel_pulls else None
         self._rw = _SharedExclusive()
         self.pull_count = 0  # registry pulls started (coalesced waiters do not count)
@@ -394,6 +404,11 @@ class ImageManager:
             msg = f'Container image "{image}" is not present with pull policy of Never'
             emit("Warning", ERR_IMAGE_NEVER_PULL, msg)
             raise ImagePullError(ERR_IMAGE_NEVER_PULL, msg)
+        if present is not None and self.offline_fallback and self._unreachable.get(ref.domain, 0.0) > self.clock():
+            emit("Normal", EVENT_PULLED, f'Container image "{image}" already present on machine '
+                 f"(registry {ref.domain} unreachable)")
+            self._touch(present)
+            return present
         key = backoff_key or str(ref)
         if self.backoff.in_backoff(key):
             last = self._last_errors.get(key)
@@ -408,6 +423,15 @@ class ImageManager:
             raise
         except Exception as e:  # every failure of a pull is the container's ErrImagePull
             msg = self._pull_message(str(ref), e)
+            if isinstance(e, Unreachable) and present is not None and self.offline_fallback:
+                # Off-line with the image at hand (imported, or pulled before): run it rather than
+                # fail a `:latest` image's Always policy for want of a network.
+                log.warning("pull of %s failed, using the stored image %s: %s", ref, present.id, msg)
+                self._unreachable[ref.domain] = self.clock() + UNREACHABLE_HOLD
+                emit("Warning", EVENT_FAILED, f'Failed to pull image "{image}": {msg}; '
+                     f"using the image present on the machine")
+                self._touch(present)
+                return present
             self.backoff.next(key)
             self._last_errors[key] = msg
             emit("Warning", EVENT_FAILED, f'Failed to pull image "{image}": {msg}')
@@ -422,6 +446,8 @@ class ImageManager:
     @staticmethod
     def _pull_message(ref: str, e: BaseException) -> str:
         """containerd's wording, which is what kube shows for ErrImagePull."""
+        if isinstance(e, Unreachable):
+            return f'image pull failed for {ref} because the registry is unavailable: {e}'
         if isinstance(e, Unauthorized):
             detail = (f'failed to resolve reference "{ref}": pull access denied, repository does not exist '
                       f"or may require authorization: {e}")

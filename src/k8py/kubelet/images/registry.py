@@ -52,6 +52,10 @@ class NotFound(RegistryError):
     pass
 
 
+class Unreachable(RegistryError):
+    """No endpoint answered (connection refused, no route, DNS failure, timeout): the machine may be off-line."""
+
+
 def parse_www_authenticate(value: str) -> tuple[str, dict[str, str]]:
     """`Bearer realm="x",service="y"` → ("bearer", {"realm": "x", "service": "y"})."""
     scheme, _, rest = value.strip().partition(" ")
@@ -198,6 +202,7 @@ class RegistryClient:
     async def resolve(self, ref: Reference, creds: Credentials | None) -> tuple[str, dict[str, Any], str, bytes]:
         """(base URL that answered, the platform's image manifest, its digest, its bytes)."""
         errors: list[str] = []
+        unreachable: list[bool] = []
         for base in self.endpoints(ref):
             try:
                 doc, mt, digest, data = await self._manifest(base, ref, ref.object, creds)
@@ -210,8 +215,13 @@ class RegistryClient:
             except Unauthorized:
                 raise
             except (RegistryError, aiohttp.ClientError, asyncio.TimeoutError) as e:
-                errors.append(f"{base}: {e}")
-        kind = NotFound if all("not found" in e for e in errors) else RegistryError
+                errors.append(f"{base}: {e or type(e).__name__}")
+                unreachable.append(isinstance(e, (aiohttp.ClientConnectionError, asyncio.TimeoutError)))
+        kind: type[RegistryError] = RegistryError
+        if all("not found" in e for e in errors):
+            kind = NotFound
+        elif all(unreachable):
+            kind = Unreachable
         raise kind(f"cannot pull {ref}: " + "; ".join(errors))
 
     async def _download(self, base: str, ref: Reference, digest: str, creds: Credentials | None) -> str:
