@@ -547,3 +547,45 @@ def test_resolv_conf_policies(vm: VolumeManager, tmp: Path) -> None:
     long_name = make_pod([])
     long_name["metadata"]["name"] = "a" * 62 + "-b"
     assert podfiles.pod_hostname_and_domain(long_name, "c.l")[0] == "a" * 62
+
+
+# -- with real runc: a running container sees a ConfigMap update -------------------------
+
+def test_configmap_update_reaches_running_container(tmp: Path) -> None:
+    from tests.kubelet import test_runc as tr
+    if os.geteuid() != 0 or not shutil.which("runc") or not os.path.exists(tr.BUSYBOX):
+        pytest.skip("needs root, runc and busybox-static")
+    from k8py.kubelet.runtime.runc import RuncRuntime
+    tr.make_busybox_layer(tmp / "layer")
+    rt = RuncRuntime(root=str(tmp / "runc"), cgroup_root=f"k8py-test-{secrets.token_hex(4)}")
+    vm = VolumeManager(str(tmp / "pods"))
+    objs = Objects()
+    objs.put("configmaps", "ns", "cfg", {"data": {"greeting": "hello"}})
+    c = {"name": "c", "volumeMounts": [{"name": "cfg", "mountPath": "/etc/cfg"},
+                                       {"name": "cfg", "mountPath": "/greeting", "subPath": "greeting"}]}
+    pod = make_pod([{"name": "cfg", "configMap": {"name": "cfg"}}], containers=[c])
+
+    async def main() -> None:
+        paths = await vm.mount_pod(pod, objs.get, pod_ip="", host_ip="", node_name="n")
+        mounts = tuple(vm.mounts_for(pod, c, paths))
+        sid = await rt.run_pod_sandbox(tr.sandbox())
+        try:
+            cid = await rt.create_container(sid, tr.container(str(tmp / "layer"), "sleep", "100", mounts=mounts))
+            await rt.start_container(cid)
+            read = ["sh", "-c", "cat /etc/cfg/greeting; echo; cat /greeting; echo; touch /etc/cfg/x 2>&1 || true"]
+            r = await rt.exec_sync(cid, read)
+            lines = r.stdout.decode().splitlines()
+            assert lines[:2] == ["hello", "hello"] and "Read-only file system" in lines[2]
+            objs.put("configmaps", "ns", "cfg", {"data": {"greeting": "bonjour"}})
+            assert await vm.update_pod(pod, objs.get) == ["cfg"]
+            r = await rt.exec_sync(cid, read)
+            assert r.stdout.decode().splitlines()[:2] == ["bonjour", "hello"]   # subPath keeps its file
+            await rt.stop_container(cid, 0)
+        finally:
+            await rt.remove_pod_sandbox(sid)
+            await vm.unmount_pod(pod["metadata"]["uid"])
+
+    try:
+        asyncio.run(main())
+    finally:
+        rt.remove_cgroup_root()
