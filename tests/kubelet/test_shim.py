@@ -9,6 +9,7 @@ import os
 import secrets
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -118,6 +119,50 @@ def test_kubelet_restart_adopts_running_and_exited_containers(rt: RuncRuntime, l
         await rt.remove_pod_sandbox(sid)
         assert shim_pids(str(rt.root)) == []
     run(rt, second_kubelet)
+
+
+KUBELET = """
+import asyncio, sys, time
+from k8py.kubelet.runtime.interface import ContainerConfig, PodSandboxConfig
+from k8py.kubelet.runtime.runc import RuncRuntime
+
+async def main():
+    rt = RuncRuntime(root=sys.argv[1], cgroup_root=sys.argv[2])
+    sid = await rt.run_pod_sandbox(PodSandboxConfig(uid=sys.argv[4], name="p", namespace="d", hostname="h"))
+    cid = await rt.create_container(sid, ContainerConfig(name="c", layers=(sys.argv[3],), args=(
+        "sh", "-c", "trap 'echo term; exit 9' TERM; while true; do echo tick; sleep 0.05; done")))
+    await rt.start_container(cid)
+    print(sid, cid, flush=True)
+    await asyncio.sleep(100)
+asyncio.run(main())
+"""
+
+
+def test_kubelet_killed_with_sigkill(rt: RuncRuntime, layer: str):
+    """A real kubelet process dies by SIGKILL; its container and shim live on and are adopted."""
+    kubelet = subprocess.Popen([sys.executable, "-c", KUBELET, str(rt.root), rt.cgroup_root, layer,
+                                secrets.token_hex(4)], stdout=subprocess.PIPE)
+    try:
+        assert kubelet.stdout is not None
+        sid, cid = kubelet.stdout.readline().decode().split()
+    finally:
+        kubelet.kill()
+        kubelet.wait()
+    log = next(Path(rt.root, "logs", sid).glob("c/*.log"))
+    size = log.stat().st_size
+    time.sleep(0.3)
+    assert log.stat().st_size > size  # still running and logged, with no kubelet
+
+    async def main():
+        await rt.recover()
+        st = await rt.container_status(cid)
+        assert st.state == RUNNING and os.path.exists(f"/proc/{st.pid}")
+        await rt.stop_container(cid, timeout=10)  # the trap answers SIGTERM
+        st = await rt.container_status(cid)
+        assert (st.state, st.exit_code) == (EXITED, 9)
+        assert log_contents(str(log)).endswith(b"term\n")
+        await rt.remove_pod_sandbox(sid)
+    run(rt, main)
 
 
 def test_log_rotation_at_a_small_size(rt: RuncRuntime, layer: str):

@@ -15,14 +15,13 @@ imports this module and should stay small in memory.
 
 from __future__ import annotations
 
-import contextlib
-import glob
 import os
 import time
-from typing import TYPE_CHECKING, BinaryIO
 
+TYPE_CHECKING = False  # typing itself is not imported at run time (the shim's size)
 if TYPE_CHECKING:
     import asyncio
+    from typing import BinaryIO
 
 MAX_LINE = 16 * 1024
 DEFAULT_MAX_SIZE = 10 * 1024 * 1024   # kubelet's containerLogMaxSize
@@ -111,7 +110,12 @@ class LineSplitter:
 
 def rotated_files(path: str) -> list[str]:
     """The rotated files of the log at `path`, oldest first (`<path>.<timestamp>`)."""
-    return sorted(p for p in glob.glob(glob.escape(path) + ".*") if not p.endswith(".tmp"))
+    directory, name = os.path.split(path)
+    try:
+        names = os.listdir(directory or ".")
+    except FileNotFoundError:
+        return []
+    return sorted(os.path.join(directory, n) for n in names if n.startswith(name + "."))
 
 
 class RotatingLog:
@@ -157,12 +161,16 @@ class RotatingLog:
         if same_second:  # several rotations in one second: a counter that keeps the names in order
             n = max(int(s[1:]) if s[1:].isdigit() else 0 for s in same_second) + 1
             target = f"{target}.{n:03d}"
-        with contextlib.suppress(FileNotFoundError):
+        try:
             os.rename(self.path, target)
+        except FileNotFoundError:
+            pass
         olds = rotated_files(self.path)
         for old in olds[:max(0, len(olds) - (self.max_files - 1))]:
-            with contextlib.suppress(FileNotFoundError):
+            try:
                 os.unlink(old)
+            except FileNotFoundError:
+                pass
         self.file = open(self.path, "ab")
         self.size = 0
 

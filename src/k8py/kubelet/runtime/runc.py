@@ -227,7 +227,11 @@ class RuncRuntime:
             if path:
                 Path(path).touch()
                 args.append(f"--{kind}={path}")
-        args += ["true"] if sb.uts_path is None else ["hostname", sb.config.hostname or sb.config.name]
+        if sb.uts_path is None:
+            args.append("true")
+        else:  # the hostname, set inside the new UTS namespace (no `hostname` program needed)
+            args += ["sh", "-c", 'printf %s "$1" > /proc/sys/kernel/hostname', "sh",
+                     sb.config.hostname or sb.config.name]
         await self._exec(*args)
 
     async def _remove_namespaces(self, sb: _Sandbox) -> None:

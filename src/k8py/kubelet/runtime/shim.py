@@ -463,7 +463,10 @@ def main(argv: list[str]) -> int:
                 "oom_killed": False, "reason": "StartError", "message": message})
         os.write(1, (json.dumps({"error": message, "shim_pid": os.getpid()}) + "\n").encode())
         return 1
-    os.write(1, (json.dumps(report) + "\n").encode())
+    try:
+        os.write(1, (json.dumps(report) + "\n").encode())
+    except OSError:  # the kubelet died while we started: it will find start.json when it comes back
+        pass
     null = os.open(os.devnull, os.O_RDWR)
     os.dup2(null, 0)
     os.dup2(null, 1)

@@ -23,20 +23,30 @@ kubelet's eviction manager and `kubectl top`) computes it.
 
 from __future__ import annotations
 
-import contextlib
 import time
-from dataclasses import dataclass
-from pathlib import Path
 
 CGROUP_MOUNT = "/sys/fs/cgroup"
 
 
-@dataclass(frozen=True)
 class CgroupStats:
-    cpu_usage_nanos: int = 0
-    memory_usage_bytes: int = 0
-    memory_working_set_bytes: int = 0
-    timestamp: float = 0.0
+    """One reading of a cgroup (a plain class: dataclasses would pull `inspect` into the shim)."""
+
+    __slots__ = ("cpu_usage_nanos", "memory_usage_bytes", "memory_working_set_bytes", "timestamp")
+
+    def __init__(self, cpu_usage_nanos: int = 0, memory_usage_bytes: int = 0,
+                 memory_working_set_bytes: int = 0, timestamp: float = 0.0) -> None:
+        self.cpu_usage_nanos = cpu_usage_nanos
+        self.memory_usage_bytes = memory_usage_bytes
+        self.memory_working_set_bytes = memory_working_set_bytes
+        self.timestamp = timestamp
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return None
 
 
 def _mounts() -> list[tuple[str, str, set[str]]]:
@@ -71,18 +81,20 @@ def v1_hierarchy(controller: str) -> str | None:
 def _flat_keyed(path: str) -> dict[str, int]:
     """A `key value` per line file (memory.stat, cpu.stat, memory.events); {} when unreadable."""
     out: dict[str, int] = {}
-    with contextlib.suppress(OSError):
-        for line in Path(path).read_text().splitlines():
-            key, _, value = line.partition(" ")
-            with contextlib.suppress(ValueError):
-                out[key] = int(value)
+    for line in (_read(path) or "").splitlines():
+        key, _, value = line.partition(" ")
+        try:
+            out[key] = int(value)
+        except ValueError:
+            pass
     return out
 
 
 def _int_file(path: str) -> int:
-    with contextlib.suppress(OSError, ValueError):
-        return int(Path(path).read_text().strip())
-    return 0
+    try:
+        return int((_read(path) or "").strip())
+    except ValueError:
+        return 0
 
 
 def oom_kills(cgroup_path: str) -> int:
