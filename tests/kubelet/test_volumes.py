@@ -309,6 +309,18 @@ def test_empty_dir_memory_is_tmpfs_with_size(vm: VolumeManager) -> None:
     assert not os.path.exists(vm.pod_dir(pod["metadata"]["uid"]))
 
 
+def test_without_tmpfs_memory_volumes_are_plain_dirs(tmp: Path) -> None:
+    vm = VolumeManager(str(tmp / "pods"), tmpfs=False)
+    assert vm.memory_backed_secrets is False
+    objs = Objects()
+    objs.put("secrets", "ns", "sec", {"data": {"k": b64("v")}})
+    pod = make_pod([{"name": "m", "emptyDir": {"medium": "Memory"}}, {"name": "s", "secret": {"secretName": "sec"}}])
+    paths = mount(vm, pod, objs)
+    assert os.path.isdir(paths["m"]) and Path(paths["s"], "k").read_text() == "v"
+    assert not any(m.startswith(vm.root) for m in mountpoints())
+    asyncio.run(vm.unmount_pod(pod["metadata"]["uid"]))
+
+
 @ROOT_ONLY
 def test_fs_group_ownership(vm: VolumeManager) -> None:
     objs = Objects()

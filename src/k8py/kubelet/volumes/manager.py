@@ -196,12 +196,15 @@ class VolumeManager:
     """Sets up, refreshes and tears down the volumes of the pods on this node."""
 
     def __init__(self, root: str, *, node_allocatable: Mapping[str, Any] | None = None,
-                 memory_backed_secrets: bool | None = None) -> None:
+                 tmpfs: bool | None = None, memory_backed_secrets: bool | None = None) -> None:
+        """``tmpfs``: may mount tmpfs (default: when root).  Without it (the process
+        runtime, unprivileged) a Memory emptyDir is a plain directory, with a warning,
+        and secrets are written to disk.  ``memory_backed_secrets`` defaults to ``tmpfs``."""
         self.root = root
         self.node_allocatable = dict(node_allocatable or {})
+        self.tmpfs = (os.geteuid() == 0) if tmpfs is None else tmpfs
         # kube keeps secrets in tmpfs; that needs mount(2), so only as root
-        self.memory_backed_secrets = (os.geteuid() == 0) if memory_backed_secrets is None \
-            else memory_backed_secrets
+        self.memory_backed_secrets = self.tmpfs if memory_backed_secrets is None else memory_backed_secrets
         self._locks: dict[str, asyncio.Lock] = {}
 
     # -- paths --------------------------------------------------------------------
@@ -314,7 +317,11 @@ class VolumeManager:
             raise _SetupError(f"k8py does not support emptyDir medium {medium}")
         os.makedirs(path, mode=0o750, exist_ok=True)
         if medium == "Memory":
-            await _mount_tmpfs(path, self._memory_size(pod, ed, alloc))
+            if self.tmpfs:
+                await _mount_tmpfs(path, self._memory_size(pod, ed, alloc))
+            else:
+                log.warning("pod %s: emptyDir %s with medium Memory is a plain directory: "
+                            "this kubelet cannot mount tmpfs", pod["metadata"].get("uid"), vol["name"])
         os.chmod(path, 0o777)
         gid = _fs_group(pod)
         if gid is not None:
