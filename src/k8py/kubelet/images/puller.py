@@ -75,6 +75,7 @@ EVENT_PULLING, EVENT_PULLED, EVENT_FAILED, EVENT_BACKOFF = "Pulling", "Pulled", 
 EVENT_INSPECT_FAILED = "InspectFailed"
 PULL_ALWAYS, PULL_IF_NOT_PRESENT, PULL_NEVER = "Always", "IfNotPresent", "Never"
 DEFAULT_DOCKER_KEY = "index.docker.io"
+STORE_GC_MIN_AGE = 600.0  # unreferenced blobs this young may belong to an import by `k8py images import`
 UNREACHABLE_HOLD = 30.0  # seconds an unreachable registry is not asked again for images already stored
 
 EventSink = Callable[[str, str, str], None]  # (type Normal|Warning, reason, message)
@@ -566,7 +567,7 @@ class ImageManager:
                 if record.last_used == now or now - record.first_detected < min_age:
                     continue
                 try:
-                    await asyncio.to_thread(self.store.remove, img.id)
+                    await asyncio.to_thread(self.store.remove, img.id, STORE_GC_MIN_AGE)
                 except ImageNotFound:
                     continue
                 log.info("image GC: removed %s %s (%d bytes, usage %d%%)", img.id, img.repo_tags, img.size, usage)

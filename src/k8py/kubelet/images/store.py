@@ -19,6 +19,7 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -267,10 +268,11 @@ class ImageStore:
             names = sorted(os.listdir(os.path.join(self.root, "images")))
             return [self._load("sha256:" + n[:-5], refs) for n in names if n.endswith(".json")]
 
-    def remove(self, ref: str) -> list[str]:
+    def remove(self, ref: str, gc_min_age: float = 0.0) -> list[str]:
         """Untag `ref`; delete the image when no tag is left (or `ref` names it by ID or digest).
 
-        Returns what was removed ("untagged: ..." / "deleted: ...") and collects unused layers."""
+        Returns what was removed ("untagged: ..." / "deleted: ...") and collects unused layers
+        (see `gc` for `gc_min_age`)."""
         out: list[str] = []
         with self._lock:
             image_id = self.resolve(ref)
@@ -289,14 +291,23 @@ class ImageStore:
             if image_id not in refs.values():
                 os.unlink(self._record_path(image_id))
                 out.append(f"deleted: {image_id}")
-                self.gc()
+                self.gc(gc_min_age)
         return out
 
-    def gc(self) -> list[str]:
+    def gc(self, min_age: float = 0.0) -> list[str]:
         """Delete layers and blobs that no image record uses; return what went.
 
-        Not to be run while a pull or import is under way (its blobs have no record yet)."""
+        A pull or import under way has blobs and layers without a record yet: within one
+        process do not run this meanwhile; `min_age` spares what was stored (ctime) in the
+        last `min_age` seconds, for an import by another process (`k8py images import`)."""
         removed: list[str] = []
+        cutoff = time.time() - min_age
+
+        def young(path: str) -> bool:
+            try:
+                return min_age > 0 and os.lstat(path).st_ctime > cutoff
+            except FileNotFoundError:
+                return True
         with self._lock:
             used_layers: set[str] = set()
             used_blobs: set[str] = set()
@@ -310,11 +321,11 @@ class ImageStore:
                 config = json.loads(self.read_blob(record["id"]))
                 used_layers.update(_hex(d) for d in (config.get("rootfs") or {}).get("diff_ids") or [])
             for h in os.listdir(os.path.join(self.root, "layers", "sha256")):
-                if h not in used_layers:
+                if h not in used_layers and not young(os.path.join(self.root, "layers", "sha256", h)):
                     shutil.rmtree(os.path.join(self.root, "layers", "sha256", h))
                     removed.append("layer sha256:" + h)
             for h in os.listdir(os.path.join(self.root, "blobs", "sha256")):
-                if h not in used_blobs:
+                if h not in used_blobs and not young(os.path.join(self.root, "blobs", "sha256", h)):
                     os.unlink(os.path.join(self.root, "blobs", "sha256", h))
                     removed.append("blob sha256:" + h)
         return removed
