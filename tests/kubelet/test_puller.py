@@ -129,6 +129,8 @@ def test_policies_and_coalesced_pulls(busybox_registry: Registry, busybox_archiv
             with pytest.raises(ImagePullError) as e:
                 await mgr.ensure_image("Not/A Valid:image", "IfNotPresent")
             assert e.value.reason == "InvalidImageName"
+            assert e.value.message == ('Failed to apply default image tag "Not/A Valid:image": couldn\'t parse image '
+                                       'name "Not/A Valid:image": invalid reference format')
             # two pods asking at once share one pull
             a, b = await asyncio.gather(mgr.ensure_image(image, None, on_event=lambda *ev: events.append(ev)),
                                         mgr.ensure_image(image, "Always"))

@@ -389,8 +389,8 @@ class ImageManager:
         emit = on_event or (lambda _t, _r, _m: None)
         try:
             ref = parse_reference(image)
-        except InvalidReference as e:
-            msg = f"Failed to apply default image tag {image!r}: {e}"
+        except InvalidReference:
+            msg = f'Failed to apply default image tag "{image}": couldn\'t parse image name "{image}": invalid reference format'
             emit("Warning", EVENT_INSPECT_FAILED, msg)
             raise ImagePullError(INVALID_IMAGE_NAME, msg) from None
         policy = policy or default_pull_policy(image)
