@@ -83,11 +83,14 @@ def encode(proto: Protocol, channel: int, data: bytes) -> bytes | str:
 
 
 def decode(proto: Protocol, msg: bytes | str) -> tuple[int, bytes]:
-    """(channel, data) of one message."""
+    """(channel, data) of one message.  A binary protocol reads text messages
+    the same way (the Python client sends str data as text frames)."""
     if isinstance(msg, str):
         if not msg:
             raise ValueError("empty message")
-        return ord(msg[0]) - ord("0"), base64.b64decode(msg[1:])
+        if proto.base64:
+            return ord(msg[0]) - ord("0"), base64.b64decode(msg[1:])
+        msg = msg.encode()
     if not msg:
         raise ValueError("empty message")
     return msg[0], msg[1:]
