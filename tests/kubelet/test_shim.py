@@ -198,7 +198,9 @@ def test_exec_streams_with_and_without_tty(rt: RuncRuntime, layer: str):
         assert (out, err, await s.wait()) == (b"hello\n", b"err\n", 5)
         await s.close()
         # with a tty: one stream, resize seen by stty
-        s = await rt.exec(cid, ["sh", "-c", "read x; stty size; echo got $x; exit 3"], tty=True, stdin=True)
+        # (runc exec passes a resize on when its SIGWINCH arrives: a moment later, so the shell waits)
+        s = await rt.exec(cid, ["sh", "-c", 'read x; until s=$(stty size 2>/dev/null); [ -n "$s" ] && [ "$s" != "0 0" ]; '
+                                'do sleep 0.02; done; echo $s; echo got $x; exit 3'], tty=True, stdin=True)
         assert s.tty and await s.read_stderr() == b""
         await s.resize(100, 40)
         await s.write_stdin(b"abc\n")
@@ -228,7 +230,6 @@ def test_attach_with_stdin_once_and_two_attachers(rt: RuncRuntime, layer: str):
         first = await rt.attach(cid, stdin=True)
         watcher = await rt.attach(cid)
         assert not first.tty
-        await asyncio.sleep(0.1)  # let the shim take both
         await first.write_stdin(b"hello\n")
         assert await read_until(first.read_stdout, b"hello\n") == b"hello\n"
         assert await read_until(watcher.read_stdout, b"hello\n") == b"hello\n"

@@ -51,17 +51,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import json
 import os
 import secrets
 import shutil
 import signal
-import socket
 import struct
 import sys
-import termios
 import time
+import tty as tty_mod
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -486,10 +484,12 @@ class RuncRuntime:
         # it and its stdio. Its stdio is a pty of ours, whose controlling process it is: our resize
         # (TIOCSWINSZ on our master) sends it SIGWINCH and it resizes the container's terminal.
         master, slave = os.openpty()
+        tty_mod.setraw(slave)  # runc makes it raw too, but only once it runs: nothing cooked before
         try:
+            # util-linux's setsid --ctty (not a preexec_fn: those are unsafe in a threaded process);
+            # our child is no process group leader, so setsid execs runc without forking
             proc = await asyncio.create_subprocess_exec(
-                *args, "--tty", c.id, *cmd, stdin=slave, stdout=slave, stderr=slave,
-                start_new_session=True, preexec_fn=_take_controlling_tty)
+                "setsid", "--ctty", *args, "--tty", c.id, *cmd, stdin=slave, stdout=slave, stderr=slave)
         except BaseException:
             os.close(master)
             raise
@@ -506,10 +506,17 @@ class RuncRuntime:
             reader, writer = await asyncio.open_unix_connection(str(c.dir / "attach.sock"))
         except OSError as e:
             raise RuntimeFailure(f"attach to {container_id}: {e}") from None
-        session = AttachSession(self, c, reader, writer, stdin=stdin and c.config.stdin)
-        writer.write(shim.frame(shim.HELLO, b"1" if session.stdin else b"0"))
-        await writer.drain()
-        return session
+        stdin = stdin and c.config.stdin
+        try:
+            writer.write(shim.frame(shim.HELLO, b"1" if stdin else b"0"))
+            await writer.drain()
+            kind, _ = shim.HEADER.unpack(await asyncio.wait_for(reader.readexactly(shim.HEADER.size), 10))
+            if kind != shim.HELLO:
+                raise RuntimeFailure(f"attach to {container_id}: unexpected frame {kind}")
+        except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError) as e:
+            writer.close()
+            raise RuntimeFailure(f"attach to {container_id}: the shim did not answer ({e!r})") from None
+        return AttachSession(self, c, reader, writer, stdin=stdin)
 
     # -- recovery ----------------------------------------------------------------------
 
@@ -582,11 +589,6 @@ def _state_of(out: bytes) -> str:
     with contextlib.suppress(ValueError):
         return str(json.loads(out).get("status", ""))
     return ""
-
-
-def _take_controlling_tty() -> None:
-    """In the child, after setsid: make its stdin (a pty slave) its controlling terminal."""
-    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
 def _exit_code(rc: int | None) -> int:

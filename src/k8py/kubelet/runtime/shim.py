@@ -36,7 +36,8 @@ A failed runc create/start is reported as {"error": ...} and leaves an
 attach.sock frames: 1 byte type, 4 bytes big-endian length, payload.
 client -> shim: HELLO (payload b"1" when the client will send stdin), STDIN,
 CLOSE_STDIN, RESIZE (two big-endian uint16: width, height).
-shim -> client: STDOUT, STDERR, EXIT (payload: the exit code in decimal).
+shim -> client: HELLO (empty: the answer; output from here on is the
+client's), STDOUT, STDERR, EXIT (payload: the exit code in decimal).
 When the container was made with stdin_once, its stdin is closed once the
 first client that said it sends stdin detaches (or sends CLOSE_STDIN).
 
@@ -252,7 +253,10 @@ class Shim:
             for key, events in self.sel.select(timeout):
                 what = key.data
                 if what == "output":
-                    self._read_output(key.fd)
+                    if events & selectors.EVENT_WRITE:
+                        self._flush_stdin()
+                    if events & selectors.EVENT_READ:
+                        self._read_output(key.fd)
                 elif what == "signal":
                     with _suppress_os():
                         while os.read(wake_r, 512):
@@ -343,8 +347,10 @@ class Shim:
             self._client_frame(c, kind, payload)
 
     def _client_frame(self, c: _Client, kind: int, payload: bytes) -> None:
-        if kind == HELLO:
+        if kind == HELLO:  # answered, so that the client knows it gets all output from now on
             c.wants_stdin = payload == b"1"
+            c.outbuf += frame(HELLO)
+            self._client_flush(c)
         elif kind == STDIN and self.stdin and self.stdin_fd >= 0:
             self.stdin_buf += payload
             self._flush_stdin()
@@ -389,8 +395,11 @@ class Shim:
             self.stdin_buf.clear()
             n = 0
         del self.stdin_buf[:n]
-        if self.stdin_fd == self.master:
-            return  # a pty master is small-buffered; the rest goes with the next frame or read
+        if self.stdin_fd == self.master:  # registered for output already: add or drop writability
+            if self.master in self.sel.get_map():
+                self.sel.modify(self.master, selectors.EVENT_READ |
+                                (selectors.EVENT_WRITE if self.stdin_buf else 0), "output")
+            return
         registered = self.stdin_fd in self.sel.get_map()
         if self.stdin_buf and not registered:
             self.sel.register(self.stdin_fd, selectors.EVENT_WRITE, "stdin")
