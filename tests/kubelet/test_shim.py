@@ -360,3 +360,21 @@ def test_sandbox_config_round_trips(rt: RuncRuntime):
         assert await fresh.list_sandboxes() == [(sid, cfg)]
         await rt.remove_pod_sandbox(sid)
     run(rt, main)
+
+
+def test_cgroup_v2_files_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """cgroup v2's file names (this machine is v1): cpu.stat usage_usec, memory.current, memory.stat
+    inactive_file, memory.events oom_kill."""
+    from k8py.kubelet.runtime import stats
+    d = tmp_path / "k8py" / "podu" / "cid"
+    d.mkdir(parents=True)
+    (d / "cpu.stat").write_text("usage_usec 1500\nuser_usec 1000\nsystem_usec 500\n")
+    (d / "memory.current").write_text("4096000\n")
+    (d / "memory.stat").write_text("anon 100\nfile 2000000\ninactive_file 1000000\nactive_file 5\n")
+    (d / "memory.events").write_text("low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n")
+    monkeypatch.setattr(stats, "CGROUP_MOUNT", str(tmp_path))
+    monkeypatch.setattr(stats, "cgroup_v2", lambda: True)
+    s = stats.read_cgroup_stats("/k8py/podu/cid")
+    assert (s.cpu_usage_nanos, s.memory_usage_bytes, s.memory_working_set_bytes) == (1_500_000, 4096000, 3096000)
+    assert stats.oom_kills("/k8py/podu/cid") == 1
+    assert stats.oom_kills("/k8py/podu/other") == 0

@@ -34,6 +34,14 @@ kubelet can die (even SIGKILL) and a new RuncRuntime on the same root adopts
 everything with `recover()`: its tables come back from sandbox.json,
 meta.json, start.json/exit.json and `runc state`.
 
+Exec and attach: `exec` runs `runc exec` with pipes, or with a tty on a pty
+pair of ours (runc refuses --console-socket for an exec it waits for, so it
+keeps its own pty and copies; our TIOCSWINSZ reaches it as SIGWINCH); its
+exit status is the command's, and close() SIGKILLs the command by the pid
+runc wrote. `attach` is a client of the shim's attach.sock (see shim.py):
+output from the moment it is answered, stdin and resize, the container's
+exit code from wait().
+
 Pod namespaces: `run_pod_sandbox` makes the pod's IPC and UTS namespaces
 persistent without a pause process (`unshare --ipc=<file> --uts=<file>
 hostname <name>`); every container of the pod joins them by path, and
