@@ -356,15 +356,13 @@ class Kubelet:
                 f"Image size: {img.size} bytes.", fp)
         return img
 
-    async def pod_files(self, pod: Obj, pod_ip: str, hostname: str) -> tuple[str | None, str | None]:
-        from . import volumes
-        uid = pod["metadata"]["uid"]
-        d = os.path.join(self.cfg.root_dir, "pods", uid)
-        os.makedirs(d, exist_ok=True)
-        hosts = await asyncio.to_thread(volumes.write_etc_hosts, pod, pod_ip, d) \
-            if not (pod.get("spec") or {}).get("hostNetwork") else None
-        resolv = await asyncio.to_thread(volumes.write_resolv_conf, pod, list(self.cfg.cluster_dns),
-                                         self.cfg.cluster_domain, d)
+    async def pod_files(self, pod: Obj, pod_ips: tuple[str, ...]) -> tuple[str | None, str | None]:
+        """The pod's /etc/hosts (not for hostNetwork pods: they see the host's) and resolv.conf."""
+        host_net = bool((pod.get("spec") or {}).get("hostNetwork"))
+        hosts = None if host_net else await asyncio.to_thread(
+            self.volumes.write_etc_hosts, pod, list(pod_ips), self.cfg.cluster_domain)
+        resolv = await asyncio.to_thread(self.volumes.write_resolv_conf, pod, list(self.cfg.cluster_dns),
+                                         self.cfg.cluster_domain)
         return hosts, resolv
 
     def remove_pod_files(self, uid: str) -> None:

@@ -207,12 +207,13 @@ class PodWorker:
             else:
                 self.pod_ips = (kl.node_ip,)
                 self.netns = None
-            hosts, resolv = await kl.pod_files(pod, self.pod_ips[0], hostname)
+            hosts, resolv = await kl.pod_files(pod, self.pod_ips)
             config = PodSandboxConfig(**{**config.__dict__, "netns_path": self.netns, "hosts_file": hosts,
                                          "resolv_conf": resolv})
             sid = await kl.runtime.run_pod_sandbox(config)
             self.sandbox_id = sid
             self.sandbox_error = None
+            kl.probes.add_pod(pod, self.pod_ips[0], {}, netns_path=self.netns)
         except Exception as e:  # noqa: BLE001
             msg = f"Failed to create pod sandbox: {e}"
             log.warning("pod %s: %s", self.full_name, msg)
@@ -241,6 +242,7 @@ class PodWorker:
             ips = [ip.get("ip") for ip in (self.pod.get("status") or {}).get("podIPs") or () if ip.get("ip")]
             self.pod_ips = tuple(ips)
         self.last_status = None
+        self.kl.probes.add_pod(self.pod, self.pod_ips[0] if self.pod_ips else "", {}, netns_path=self.netns)
         spec = self.pod.get("spec") or {}
         by_name = {c["name"]: c for c in list(spec.get("initContainers") or []) + list(spec.get("containers") or [])}
         for st in await self.kl.runtime.list_containers(sid):
@@ -251,7 +253,7 @@ class PodWorker:
                     self.images[st.name] = (img.repo_tags[0] if img.repo_tags else c.get("image", ""),
                                             img.repo_digests[0] if img.repo_digests else img.id)
             if st.state == RUNNING:
-                self.watch(st.id)
+                self.watch(st.id, st.name)
                 self.kl.probes.update_container(self.uid, st.name, st.id, st.started_at)
         await self.mount_volumes()
         log.info("pod %s: adopted sandbox %s", self.full_name, sid)
@@ -260,7 +262,8 @@ class PodWorker:
         try:
             self.volume_paths = await self.kl.volumes.mount_pod(
                 self.pod, self.kl.get, pod_ip=self.pod_ips[0] if self.pod_ips else "",
-                host_ip=self.kl.node_ip, node_name=self.kl.node_name)
+                host_ip=self.kl.node_ip, node_name=self.kl.node_name, pod_ips=self.pod_ips,
+                node_allocatable=self.kl.node_allocatable())
             self._last_volume_update = time.monotonic()
             return True
         except Exception as e:  # noqa: BLE001 - VolumeError or API trouble
@@ -418,8 +421,7 @@ class PodWorker:
         try:
             env = await kl.container_env(self, c)
             env_map = dict(env)
-            mounts = kl.volumes.mounts_for(self.pod, c, self.volume_paths or {}, env_map) \
-                if kl.volumes_take_env else kl.volumes.mounts_for(self.pod, c, self.volume_paths or {})
+            mounts = kl.volumes.mounts_for(self.pod, c, self.volume_paths or {}, env)
         except Exception as e:  # noqa: BLE001 - CreateContainerConfigError
             msg = getattr(e, "message", None) or str(e)
             if self.waiting.get(name, ("",))[0] != "CreateContainerConfigError":
@@ -454,7 +456,7 @@ class PodWorker:
             return 5.0
         self.waiting.pop(name, None)
         self.event("Normal", "Started", f"Started container {name}", fp)
-        self.watch(cid)
+        self.watch(cid, name)
         await self.prune(name, keep=attempt)
         st = await kl.runtime.container_status(cid)
         kl.probes.update_container(self.uid, name, cid, st.started_at)
@@ -467,7 +469,7 @@ class PodWorker:
                 await kl.runtime.stop_container(cid, self.grace_of(c))
         return None
 
-    def watch(self, cid: str) -> None:
+    def watch(self, cid: str, name: str) -> None:
         """Wake the worker when the container exits."""
         if cid in self.waiters:
             return
@@ -479,6 +481,7 @@ class PodWorker:
                 return
             finally:
                 self.waiters.pop(cid, None)
+            self.kl.probes.update_container(self.uid, name, None, 0.0)
             self.wake.set()
 
         self.waiters[cid] = asyncio.create_task(waiter(), name=f"wait {cid[:12]}")
@@ -584,11 +587,8 @@ class PodWorker:
             ready = False
             started: bool | None = None
             if cur is not None and cur.state == RUNNING:
-                started = kl.probes.result(self.uid, name, "startup") is not False if c.get("startupProbe") else True
-                if c.get("startupProbe"):
-                    started = kl.probes.result(self.uid, name, "startup") is True
-                r = kl.probes.result(self.uid, name, "readiness")
-                ready = bool(started) and (r if c.get("readinessProbe") else True) is True
+                started = kl.probes.started(self.uid, name)
+                ready = started and kl.probes.result(self.uid, name, "readiness") is True
             elif cur is not None and cur.state == EXITED and init and cur.exit_code == 0:
                 ready = True
             image, image_id = self.images.get(name, ("", ""))
