@@ -88,7 +88,7 @@ async def dial(netns: str | None, port: int) -> tuple[asyncio.StreamReader, asyn
         try:
             s = _connect_in_netns(netns, port)
         except BaseException as e:  # noqa: BLE001
-            loop.call_soon_threadsafe(lambda: fut.done() or fut.set_exception(e))
+            loop.call_soon_threadsafe(lambda err=e: fut.done() or fut.set_exception(err))
             return
         loop.call_soon_threadsafe(lambda: fut.set_result(s) if not fut.done() else s.close())
 

@@ -37,6 +37,7 @@ log = logging.getLogger("k8py.kubelet.remotecommand")
 
 SPDY_PROTOCOLS = ("v4.channel.k8s.io", "v3.channel.k8s.io", "v2.channel.k8s.io", "channel.k8s.io")
 STREAM_CREATION_TIMEOUT = 30.0
+INITIAL_SIZE_WAIT = 0.5  # how long a tty session waits for the client's first resize
 
 
 class BadOptions(ValueError):
@@ -298,8 +299,19 @@ async def serve(request: web.BaseRequest, opts: Options, start: Callable[[], Awa
 
 async def _run(streams: _Streams, opts: Options, start: Callable[[], Awaitable[StreamSession]],
                command: list[str], report_exit_code: bool) -> None:
+    first_size = None
+    if opts.tty:
+        # kubectl sends the terminal's size as soon as its streams exist; take it
+        # before starting so the process sees it from its first instruction on
+        # (the runtime's exec has no size argument: this narrows the race)
+        try:
+            first_size = await asyncio.wait_for(streams.read_resize(), INITIAL_SIZE_WAIT)
+        except asyncio.TimeoutError:
+            pass
     try:
         session = await start()
+        if first_size is not None:
+            await session.resize(*first_size)
     except Exception as e:  # noqa: BLE001 - reported to the client, as kube does
         await streams.finish(error_status(str(e)))
         return
