@@ -136,6 +136,7 @@ apiVersion: v1
 kind: Pod
 metadata: {name: probed}
 spec:
+  terminationGracePeriodSeconds: 1   # httpd as pid 1 ignores SIGTERM
   containers:
   - name: web
     image: httpd

@@ -10,6 +10,7 @@ import logging
 import os
 import socket
 
+from ..api.quantity import parse as parse_quantity
 from ..client.app import make_client
 from ..hollow.node import KUBELET_VERSION, parse_labels
 from .kubelet import Kubelet, KubeletConfig
@@ -50,6 +51,9 @@ def add_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--crashloop-backoff", type=float, default=10.0, help="first restart back-off (doubling)")
     p.add_argument("--crashloop-backoff-max", type=float, default=300.0)
     p.add_argument("--image-pull-backoff", type=float, default=10.0)
+    p.add_argument("--image-pull-backoff-max", type=float, default=300.0)
+    p.add_argument("--container-log-max-size", default="10Mi", help="rotate a container's log at this size")
+    p.add_argument("--container-log-max-files", type=int, default=5)
     p.add_argument("--node-status-update-frequency", type=float, default=10.0)
     p.add_argument("--image-gc-high-threshold", type=int, default=85)
     p.add_argument("--image-gc-low-threshold", type=int, default=80)
@@ -74,6 +78,9 @@ def config(args: argparse.Namespace) -> KubeletConfig:
         static_pod_path=args.pod_manifest_path, file_check_frequency=args.file_check_frequency,
         sync_frequency=args.sync_frequency, crashloop_backoff=args.crashloop_backoff,
         crashloop_backoff_max=args.crashloop_backoff_max, image_pull_backoff=args.image_pull_backoff,
+        image_pull_backoff_max=args.image_pull_backoff_max,
+        container_log_max_size=parse_quantity(args.container_log_max_size).value(),
+        container_log_max_files=args.container_log_max_files,
         cluster_dns=tuple(x for x in args.cluster_dns.split(",") if x), cluster_domain=args.cluster_domain,
         service_cidr=args.service_cidr, max_pods=args.max_pods, node_labels=parse_labels(args.node_labels),
         register_with_taints=args.register_with_taints, registry_mirrors=mirrors,

@@ -81,6 +81,8 @@ class KubeletConfig:
     insecure_registries: tuple[str, ...] = ()
     lease_period: float = 10.0
     status_update_period: float = 10.0
+    container_log_max_size: int = 10 * 1024 * 1024
+    container_log_max_files: int = 5
     image_gc_high: int = 85
     image_gc_low: int = 80
 
@@ -116,7 +118,9 @@ class Kubelet:
         if kind == "runc":
             from .runtime.runc import RuncRuntime
             self.cgroups = True
-            return RuncRuntime(self.cfg.runtime_root, cgroup_root=self.cfg.cgroup_root)
+            return RuncRuntime(self.cfg.runtime_root, cgroup_root=self.cfg.cgroup_root,
+                               log_max_size=self.cfg.container_log_max_size,
+                               log_max_files=self.cfg.container_log_max_files)
         from .runtime.process import ProcessRuntime
         return ProcessRuntime(self.cfg.runtime_root)
 
@@ -179,6 +183,8 @@ class Kubelet:
             status_update_period=cfg.status_update_period, lease_period=cfg.lease_period),
             ready=self.ready, images=self._node_images)
         self.node.on_node = lambda node: self._ensure_network()
+        from .stats import StatsProvider
+        self.stats = StatsProvider(self)
         await self._start_server()
         informer = Informer(self.client, PODS, field_selector=f"spec.nodeName={cfg.node_name}")
         informer.add_handler(self._pod_added, self._pod_updated, self._pod_deleted)
@@ -196,6 +202,7 @@ class Kubelet:
                 self._tasks.append(asyncio.create_task(self._static_loop(), name="static pods"))
             self._tasks.append(asyncio.create_task(self._mirror_loop(), name="mirror pods"))
             self._tasks.append(asyncio.create_task(self._image_gc_loop(), name="image gc"))
+            self._tasks.append(asyncio.create_task(self.stats.run(), name="stats"))
             await informer.synced.wait()
             self.pods_synced.set()
             await self._remove_orphans()
@@ -213,20 +220,16 @@ class Kubelet:
             await self.recorder.stop()
 
     async def _start_server(self) -> None:
-        try:
-            from .server import KubeletServer, ensure_serving_cert
-        except ImportError:
-            log.warning("kubelet server not available")
-            return
+        from .server import KubeletServer, issue_kubelet_serving_cert
         tls = self.cfg.tls_dir or os.path.join(self.cfg.root_dir, "pki")
-        cert, key = ensure_serving_cert(tls, self.node_name, [self.node_ip, "127.0.0.1"])
+        cert, key = issue_kubelet_serving_cert(tls, self.node_name, [self.node_ip, "127.0.0.1"])
         ca = os.path.join(tls, "client-ca.crt")
         ca_data = self.client.cfg.ca_data
         if ca_data:
             with open(ca, "wb") as f:
                 f.write(ca_data if isinstance(ca_data, bytes) else ca_data.encode())
         self.server = KubeletServer(self, port=self.cfg.port, bind_address=self.cfg.address, tls_cert=cert,
-                                    tls_key=key, client_ca=ca if ca_data else None)
+                                    tls_key=key, client_ca=ca if ca_data else "")
         await self.server.start()
 
     # -- pods from the API ------------------------------------------------------------------
@@ -344,13 +347,13 @@ class Kubelet:
         policy = ctr.image_policy(c)
         fp = w.field_path(c)
         if present and policy != "Always":
-            img = await self.images.ensure_image(image, policy, secrets)
+            img = await self.images.ensure_image(image, policy, secrets, backoff_key=f"{w.uid}_{image}")
             if w.waiting.get(c["name"], ("",))[0] != "pulled":
                 w.event("Normal", "Pulled", f'Container image "{image}" already present on machine', fp)
             return img
         w.event("Normal", "Pulling", f'Pulling image "{image}"', fp)
         t0 = time.monotonic()
-        img = await self.images.ensure_image(image, policy, secrets)
+        img = await self.images.ensure_image(image, policy, secrets, backoff_key=f"{w.uid}_{image}")
         took = time.monotonic() - t0
         w.event("Normal", "Pulled", f'Successfully pulled image "{image}" in {took:.3f}s. '
                 f"Image size: {img.size} bytes.", fp)
@@ -364,6 +367,16 @@ class Kubelet:
         resolv = await asyncio.to_thread(self.volumes.write_resolv_conf, pod, list(self.cfg.cluster_dns),
                                          self.cfg.cluster_domain)
         return hosts, resolv
+
+    def remove_pod_cgroup(self, pod: Obj) -> None:
+        """rmdir the pod's cgroup (kubelet owns the QoS/pod levels; the runtime made the containers')."""
+        if not self.cgroups:
+            return
+        from .runtime.runc import cgroup_mounts
+        rel = ctr.cgroup_parent(self.cfg.cgroup_root, pod)
+        for point, _ in cgroup_mounts():
+            with contextlib.suppress(OSError):
+                os.rmdir(os.path.join(point, rel))
 
     def remove_pod_files(self, uid: str) -> None:
         d = os.path.join(self.cfg.root_dir, "pods", uid)
@@ -516,34 +529,61 @@ class Kubelet:
                     log.info("mirror pod %s: %s", key, e)
             await asyncio.sleep(2.0)
 
-    # -- for the kubelet server ----------------------------------------------------------
+    # -- for the kubelet server (server.KubeletHost) ----------------------------------------
 
-    def find_worker(self, namespace: str, name: str) -> PodWorker | None:
+    def _worker(self, namespace: str, name: str) -> PodWorker:
+        from .server import NotFound
         for w in self.workers.values():
             if w.name == name and w.namespace == namespace:
                 return w
-        return None
+        raise NotFound(f'pod "{name}" not found on node {self.node_name}')
 
-    async def container_instances(self, namespace: str, pod: str, container: str | None) -> tuple[PodWorker, str, list[Any]]:
-        w = self.find_worker(namespace, pod)
-        if w is None:
-            raise LookupError(f"pod {namespace}/{pod} not found on node {self.node_name}")
+    def _instances(self, namespace: str, pod: str, container: str | None) -> tuple[PodWorker, str, list[Any]]:
+        from .server import BadRequest, NotFound
+        w = self._worker(namespace, pod)
         spec = w.pod.get("spec") or {}
         names = [c["name"] for c in list(spec.get("initContainers") or []) + list(spec.get("containers") or [])]
         if not container:
             regular = [c["name"] for c in spec.get("containers") or ()]
             if len(regular) != 1:
-                raise ValueError(f"a container name must be specified for pod {pod}, choose one of: {regular}")
+                raise BadRequest(f"a container name must be specified for pod {pod}, choose one of: "
+                                 f"[{' '.join(regular)}]")
             container = regular[0]
         if container not in names:
-            raise LookupError(f"container {container} is not valid for pod {pod}")
-        inst = (await w.instances()).get(container) or []
-        return w, container, inst
+            raise NotFound(f"container {container} is not valid for pod {pod}")
+        return w, container, list(w.last_instances.get(container) or [])
 
-    def stats_pods(self) -> list[PodWorker]:
-        return [w for w in self.workers.values() if w.sandbox_id]
+    def container_for(self, namespace: str, pod: str, container: str | None) -> Any:
+        from .server import BadRequest, ContainerRef
+        w, name, runs = self._instances(namespace, pod, container)
+        running = [r for r in runs if r.state == RUNNING]
+        if not running:
+            why = w.waiting.get(name, ("ContainerCreating", ""))[0] if not runs else "not running"
+            raise BadRequest(f'container {name} is {why}' if runs else
+                             f'container "{name}" in pod "{pod}" is waiting to start: {why}')
+        return ContainerRef(running[-1].id, w.uid)
 
+    def log_file(self, namespace: str, pod: str, container: str, previous: bool) -> str:
+        from .server import BadRequest
+        w, name, runs = self._instances(namespace, pod, container)
+        if previous:
+            if len(runs) < 2 and not (runs and runs[-1].state == EXITED and name in w.waiting):
+                raise BadRequest(f'previous terminated container "{name}" in pod "{pod}" not found')
+            inst = runs[-2] if len(runs) >= 2 else runs[-1]
+            return inst.log_path
+        if not runs:
+            why = w.waiting.get(name, ("ContainerCreating", ""))[0]
+            raise BadRequest(f'container "{name}" in pod "{pod}" is waiting to start: {why}')
+        return runs[-1].log_path
 
+    def pod_netns(self, namespace: str, pod: str) -> str | None:
+        return self._worker(namespace, pod).netns
+
+    def pods(self) -> list[Obj]:
+        return [w.pod for w in self.workers.values()]
+
+    def stats_summary(self) -> Obj:
+        return self.stats.summary()
 def _runtime_version(kind: str) -> str:
     if kind != "runc":
         return "0.1.0"

@@ -74,6 +74,7 @@ class PodWorker:
         self.sandbox_error: tuple[str, str] | None = None
         self._last_volume_update = 0.0
         self._adopt_checked = False
+        self.last_instances: dict[str, list[ContainerStatus]] = {}
         self._status_lock = asyncio.Lock()
 
     # -- plumbing -----------------------------------------------------------------
@@ -299,6 +300,7 @@ class PodWorker:
             out.setdefault(st.name, []).append(st)
         for v in out.values():
             v.sort(key=lambda s: s.attempt)
+        self.last_instances = out
         return out
 
     def restart_policy(self) -> str:
@@ -556,6 +558,7 @@ class PodWorker:
             await self.kl.runtime.stop_pod_sandbox(self.sandbox_id)
             await self.kl.runtime.remove_pod_sandbox(self.sandbox_id)
             self.sandbox_id = None
+            self.kl.remove_pod_cgroup(self.pod)
         await self.kl.volumes.unmount_pod(self.uid)
         self.kl.remove_pod_files(self.uid)
 

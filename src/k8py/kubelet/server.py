@@ -226,7 +226,12 @@ class KubeletServer:
     async def _logs(self, request: web.BaseRequest, ns: str, pod: str, container: str) -> web.StreamResponse:
         opts = logs.LogOptions.from_query(request.query)
         previous = request.query.get("previous", "").lower() in ("1", "true")
-        ref = self.host.container_for(ns, pod, container) if not previous else None
+        ref = None
+        if not previous:
+            try:
+                ref = self.host.container_for(ns, pod, container)
+            except BadRequest:
+                ref = None  # not running (any more): the log is read to its end
         path = self.host.log_file(ns, pod, container, previous)
         if not os.path.exists(path):
             raise NotFound(f'log file for container "{container}" in pod "{pod}" not found')
