@@ -52,6 +52,7 @@ scratch directories, and the kubelet recreates its pods from the API.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import contextlib
 import ctypes
 import fcntl
@@ -461,6 +462,27 @@ class _Protocol(asyncio.subprocess.SubprocessStreamProtocol):
         self.exited.set()
 
 
+def _argv0_link(root: str, program: str, argv0: str) -> str:
+    """A path whose basename is the container's argv[0] and that leads to `program`.
+
+    A multi-call binary (busybox) picks its applet from argv[0]'s basename. Passing
+    `executable=` does not keep argv[0] under every event loop (uvloop replaces it
+    with the executable), so the program is run through a symlink named after argv[0]."""
+    name = os.path.basename(argv0) or "prog"
+    if os.path.basename(program) == name:
+        return program
+    d = os.path.join(root, "argv0", hashlib.sha256(program.encode()).hexdigest()[:16])
+    link = os.path.join(d, name)
+    if os.path.realpath(link) != os.path.realpath(program):
+        os.makedirs(d, exist_ok=True)
+        tmp = f"{link}.{os.getpid()}.tmp"
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        os.symlink(program, tmp)
+        os.replace(tmp, link)
+    return link
+
+
 async def _spawn(*args: str, **kwargs: Any) -> tuple[asyncio.subprocess.Process, asyncio.Event]:
     """asyncio.create_subprocess_exec, with the event that says the process has exited."""
     loop = asyncio.get_running_loop()
@@ -649,7 +671,7 @@ class ProcessRuntime:
                 stdio = {"stdin": stdin_r if stdin_r is not None else asyncio.subprocess.DEVNULL,
                          "stdout": asyncio.subprocess.PIPE, "stderr": asyncio.subprocess.PIPE}
             c.proc, c.proc_exited = await _spawn(
-                *c.config.args, executable=program, cwd=cwd, env=env, start_new_session=True,
+                _argv0_link(str(c.dir), program, c.config.args[0]), *c.config.args[1:], cwd=cwd, env=env, start_new_session=True,
                 preexec_fn=_child_setup(uid, gid, groups, c.config.tty, os.getpid()), **stdio)
         except BaseException as e:
             logf.close()
@@ -794,7 +816,7 @@ class ProcessRuntime:
         uid, gid, groups = self._creds(c)
         setup = _child_setup(uid, gid, groups, stdio.pop("ctty", False), os.getpid())
         try:
-            return await _spawn(*cmd, executable=program, cwd=self._cwd(c), env=env, start_new_session=True,
+            return await _spawn(_argv0_link(str(c.dir), program, cmd[0]), *cmd[1:], cwd=self._cwd(c), env=env, start_new_session=True,
                                 preexec_fn=setup, **stdio)
         except OSError as e:
             raise RuntimeFailure(f"exec {cmd[0]!r} in {c.id}: {e}") from e
