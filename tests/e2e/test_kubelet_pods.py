@@ -10,26 +10,15 @@ import os
 import shutil
 import time
 import urllib.request
-from typing import Iterator
 
 import pytest
 
 from tests.support.cluster import wait_for
 from tests.support.images import busybox_archive  # noqa: F401 - fixture
-from tests.support.node import NodeCluster
+from tests.support.node import NodeCluster, node  # noqa: F401 - fixture
 from tests.support.registry import Registry, busybox_registry  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("runc"), reason="needs root and runc")
-
-
-@pytest.fixture(scope="module")
-def node(busybox_registry: Registry) -> Iterator[NodeCluster]:  # noqa: F811
-    c = NodeCluster(busybox_registry.host, kubelet_args=("--crashloop-backoff=2", "--sync-frequency=2",
-                                                         "--image-pull-backoff=1")).start()
-    try:
-        yield c
-    finally:
-        c.close()
 
 
 def events(node: NodeCluster, pod: str) -> list[dict]:

@@ -256,7 +256,7 @@ def test_attach_with_tty(rt: RuncRuntime, layer: str):
         await s.write_stdin(b"yo\n")
         out = await read_until(s.read_stdout, b"got yo")
         assert b"50 120" in out and b"got yo" in out, out
-        await s.close_stdin()  # ^D: read y sees end of file
+        await s.write_stdin(b"\x04")  # ^D typed at the terminal: read y sees end of file
         assert await asyncio.wait_for(s.wait(), 10) == 4
         await s.close()
         assert b"got yo" in log_contents(rt.log_path(cid))

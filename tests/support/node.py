@@ -13,9 +13,12 @@ import hashlib
 import json
 import os
 import subprocess
-from typing import Any
+from typing import Any, Iterator
+
+import pytest
 
 from tests.support.cluster import Cluster, wait_for
+from tests.support.registry import Registry
 
 
 class NodeCluster(Cluster):
@@ -121,3 +124,15 @@ def _remove_cgroups(root: str) -> None:
         for dirpath, _, _ in sorted(os.walk(path), key=lambda t: -len(t[0])):
             with contextlib.suppress(OSError):
                 os.rmdir(dirpath)
+
+
+@pytest.fixture(scope="session")
+def node(busybox_registry: Registry) -> Iterator[NodeCluster]:
+    """One single-node cluster with a real kubelet for the test session (modules that restart
+    their cluster make their own). Short back-offs keep crash-loop tests quick."""
+    c = NodeCluster(busybox_registry.host, kubelet_args=("--crashloop-backoff=2", "--sync-frequency=2",
+                                                         "--image-pull-backoff=1")).start()
+    try:
+        yield c
+    finally:
+        c.close()

@@ -357,7 +357,11 @@ class Shim:
             self.stdin_buf += payload
             self._flush_stdin()
         elif kind == CLOSE_STDIN:
-            self._close_stdin()
+            # an attacher's end of input ends the container's only with stdinOnce (as containerd's
+            # CRI attach): other containers keep their stdin for the next attacher
+            if self.stdin_once:
+                self.stdin_attached_once = True
+                self._close_stdin()
         elif kind == RESIZE and self.master >= 0 and len(payload) == 4:
             width, height = struct.unpack(">HH", payload)
             with _suppress_os():
