@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 PODS = resource("pods")
 SERVICES = resource("services")
+NODES = resource("nodes")
 RESOURCES = {"configmaps": resource("configmaps"), "secrets": resource("secrets"),
              "persistentvolumeclaims": resource("persistentvolumeclaims"),
              "persistentvolumes": resource("persistentvolumes")}
@@ -139,13 +140,20 @@ class Kubelet:
         node = self.node.node if self.node else None
         return ((node or {}).get("spec") or {}).get("podCIDR") or ""
 
-    def _ensure_network(self) -> None:
-        """Make the PodNetwork once the node has a podCIDR (runc only)."""
+    def _node_changed(self, old: Obj | None, node: Obj) -> None:
+        """The kubelet's own Node, watched: a podCIDR assigned by the controller-manager is used at once."""
+        if self.node is not None:
+            self.node.node = node
+            if self.network is None and self._ensure_network():
+                self.node.poke()
+
+    def _ensure_network(self) -> bool:
+        """Make the PodNetwork once the node has a podCIDR (runc only); True when it was made now."""
         if self.network is not None or not self.cgroups:
-            return
+            return False
         cidr = self.pod_cidr()
         if not cidr:
-            return
+            return False
         from .network import PodNetwork, PodNetworkConfig
         self.network = PodNetwork(PodNetworkConfig(
             pod_cidr=cidr, bridge=self.cfg.bridge, data_dir=self.cfg.cni_data_dir,
@@ -153,6 +161,7 @@ class Kubelet:
         log.info("pod network: %s on bridge %s", cidr, self.cfg.bridge)
         for w in self.workers.values():
             w.poke()
+        return True
 
     def ready(self) -> tuple[bool, str]:
         if self.runtime is None:
@@ -188,6 +197,8 @@ class Kubelet:
         await self._start_server()
         informer = Informer(self.client, PODS, field_selector=f"spec.nodeName={cfg.node_name}")
         informer.add_handler(self._pod_added, self._pod_updated, self._pod_deleted)
+        nodes = Informer(self.client, NODES, field_selector=f"metadata.name={cfg.node_name}")
+        nodes.add_handler(lambda n: self._node_changed(None, n), self._node_changed)
         svc = Informer(self.client, SERVICES)
         svc.add_handler(self._svc_put, lambda o, n: self._svc_put(n), self._svc_del)
         try:
@@ -198,6 +209,7 @@ class Kubelet:
                 self._set_static(await asyncio.to_thread(read_manifests, cfg.static_pod_path, self.node_name))
             informer.start()
             svc.start()
+            nodes.start()
             if cfg.static_pod_path:
                 self._tasks.append(asyncio.create_task(self._static_loop(), name="static pods"))
             self._tasks.append(asyncio.create_task(self._mirror_loop(), name="mirror pods"))
@@ -212,6 +224,7 @@ class Kubelet:
                 t.cancel()
             await informer.stop()
             await svc.stop()
+            await nodes.stop()
             for w in list(self.workers.values()):
                 if w.task:
                     w.task.cancel()

@@ -27,6 +27,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from k8py.kubelet import execute
+
 DEFAULT_CNI_PATH = ("/usr/lib/cni", "/opt/cni/bin")
 SPEC_VERSION = "1.0.0"
 
@@ -226,15 +228,8 @@ async def exec_plugin(
     binary: str, stdin: bytes, env: dict[str, str], ptype: str, command: str
 ) -> dict[str, Any] | None:
     """Run one plugin binary; returns its parsed stdout (None if empty)."""
-    proc = await asyncio.create_subprocess_exec(
-        binary,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=env,
-    )
-    out, err = await proc.communicate(stdin)
-    if proc.returncode != 0:
+    returncode, out, err = await execute.run([binary], input=stdin, env=env)
+    if returncode != 0:
         try:
             e = json.loads(out)
             raise CNIError(
@@ -244,7 +239,7 @@ async def exec_plugin(
         except (ValueError, AttributeError):
             text = (out + err).decode(errors="replace").strip()
             raise CNIError(
-                ptype, command, 999, f"exit status {proc.returncode}: {text}"
+                ptype, command, 999, f"exit status {returncode}: {text}"
             ) from None
     if not out.strip():
         return None

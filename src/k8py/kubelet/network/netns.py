@@ -16,6 +16,8 @@ import asyncio
 import os
 import re
 
+from k8py.kubelet import execute
+
 NETNS_DIR = "/run/netns"
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,200}$")
@@ -89,14 +91,7 @@ def _check_name(name: str) -> None:
 
 
 async def _ip(*args: str) -> None:
-    proc = await asyncio.create_subprocess_exec(
-        "ip",
-        *args,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await proc.communicate()
-    if proc.returncode != 0:
+    returncode, out, err = await execute.run(["ip", *args])
+    if returncode != 0:
         msg = (err or out).decode(errors="replace").strip()
         raise NetnsError(f"ip {' '.join(args)}: {msg}")

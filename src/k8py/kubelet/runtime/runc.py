@@ -72,6 +72,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from k8py.kubelet import execute
 from k8py.kubelet.runtime import crilog, shim
 from k8py.kubelet.runtime.interface import (CREATED, EXITED, REASON_OOM_KILLED, RUNNING, ContainerConfig,
                                             ContainerStats, ContainerStatus, ExecResult, Mount, NotFoundError,
@@ -128,6 +129,32 @@ def _is_shim(pid: int, cdir: Path) -> bool:
     return SHIM_MODULE.encode() in argv and str(cdir).encode() in argv
 
 
+def _spawn_shim(argv: list[str], log_path: Path, timeout: float) -> bytes:
+    """Start a shim (in a worker thread: subprocess forks with vfork there, see execute.py) and
+    return the report line it prints once the container runs or failed to start."""
+    import select
+    import subprocess
+    with open(log_path, "ab") as shim_log:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=shim_log,
+                                start_new_session=True)
+    assert proc.stdout is not None
+    line = b""
+    try:
+        deadline = time.monotonic() + timeout
+        while not line.endswith(b"\n"):
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([proc.stdout], [], [], left)[0]:
+                break
+            chunk = os.read(proc.stdout.fileno(), 4096)
+            if not chunk:
+                break
+            line += chunk
+    finally:
+        proc.stdout.close()
+        proc.wait()  # the shim's first process; the shim itself lives on in its child
+    return line
+
+
 @dataclass
 class _Sandbox:
     id: str
@@ -174,11 +201,7 @@ class RuncRuntime:
     # -- helpers --------------------------------------------------------------
 
     async def _exec(self, *args: str, check: bool = True) -> tuple[int, bytes, bytes]:
-        proc = await asyncio.create_subprocess_exec(*args, stdin=asyncio.subprocess.DEVNULL,
-                                                    stdout=asyncio.subprocess.PIPE,
-                                                    stderr=asyncio.subprocess.PIPE)
-        out, err = await proc.communicate()
-        rc = proc.returncode if proc.returncode is not None else -1
+        rc, out, err = await execute.run(args)
         if check and rc != 0:
             raise RuntimeFailure(f"{' '.join(args[:4])}...: exit {rc}: {err.decode(errors='replace').strip()}")
         return rc, out, err
@@ -332,16 +355,9 @@ class RuncRuntime:
         c = self._container(container_id)
         if c.status.state != CREATED:
             raise RuntimeFailure(f"container {container_id} is {c.status.state}, not created")
-        with open(c.dir / "shim.log", "ab") as shim_log:
-            proc = await asyncio.create_subprocess_exec(
-                self.python, "-m", SHIM_MODULE, str(c.dir), stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE, stderr=shim_log, start_new_session=True)
-        assert proc.stdout is not None
-        try:
-            line = await asyncio.wait_for(proc.stdout.readline(), START_TIMEOUT + 5)
-        except asyncio.TimeoutError:
-            line = b""
-        await proc.wait()  # the shim's first process; the shim itself lives on in its child
+        line = await asyncio.get_running_loop().run_in_executor(
+            execute._pool, _spawn_shim, [self.python, "-m", SHIM_MODULE, str(c.dir)], c.dir / "shim.log",
+            START_TIMEOUT + 5)
         report: dict[str, Any] = {}
         with contextlib.suppress(ValueError):
             report = json.loads(line or b"{}")

@@ -44,6 +44,7 @@ import stat
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from k8py.kubelet import execute
 from k8py.api import quantity
 from k8py.kubelet import envvars
 from k8py.kubelet.envvars import CreateContainerConfigError
@@ -122,11 +123,9 @@ def _is_mountpoint(path: str) -> bool:
 
 
 async def _run(*argv: str) -> None:
-    proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE,
-                                                stderr=asyncio.subprocess.PIPE)
-    out, err = await proc.communicate()
-    if proc.returncode != 0:
-        raise _SetupError(f"{' '.join(argv)} failed: exit status {proc.returncode}: "
+    returncode, out, err = await execute.run(argv)
+    if returncode != 0:
+        raise _SetupError(f"{' '.join(argv)} failed: exit status {returncode}: "
                           f"{(err or out).decode(errors='replace').strip()}")
 
 
