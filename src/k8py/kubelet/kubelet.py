@@ -515,7 +515,9 @@ class Kubelet:
                     self._start_worker(pod, static=True)
 
     async def _mirror_loop(self) -> None:
-        """Every static pod has a mirror pod in the API (recreated when deleted, replaced when stale)."""
+        """Every static pod has a mirror pod in the API (recreated when deleted, replaced when stale or
+        being deleted, as kubelet's syncPod does); a mirror whose static pod is gone is deleted
+        (kubelet's HandlePodCleanups)."""
         from .static import mirror_pod
         while True:
             for uid, pod in list(self.static_pods.items()):
@@ -524,9 +526,9 @@ class Kubelet:
                 mirror = self.mirrors.get(key)
                 want = md["annotations"][CONFIG_HASH]
                 try:
-                    if mirror is not None and (mirror["metadata"].get("annotations") or {}).get(MIRROR) != want:
-                        await self.client.delete(PODS, md["name"], md["namespace"], grace_period=0)
-                        self.mirrors.pop(key, None)
+                    if mirror is not None and ((mirror["metadata"].get("annotations") or {}).get(MIRROR) != want
+                                               or mirror["metadata"].get("deletionTimestamp")):
+                        await self._delete_mirror(key, mirror)
                         mirror = None
                     if mirror is None and self.node and self.node.uid:
                         created = await self.client.create(PODS, mirror_pod(pod, self.node_name, self.node.uid))
@@ -540,7 +542,24 @@ class Kubelet:
                         log.info("mirror pod %s: %s", key, e)
                 except OSError as e:
                     log.info("mirror pod %s: %s", key, e)
+            if self.pods_synced.is_set():
+                wanted = {f"{p['metadata']['namespace']}/{p['metadata']['name']}" for p in self.static_pods.values()}
+                for key, mirror in list(self.mirrors.items()):
+                    if key not in wanted:
+                        with contextlib.suppress(APIError, OSError):
+                            await self._delete_mirror(key, mirror)
             await asyncio.sleep(2.0)
+
+    async def _delete_mirror(self, key: str, mirror: Obj) -> None:
+        """Delete this mirror pod now (grace 0, only this uid: never a newer mirror of the same name)."""
+        md = mirror["metadata"]
+        try:
+            await self.client.delete(PODS, md["name"], md.get("namespace"), uid=md["uid"], grace_period=0)
+        except APIError as e:
+            if e.code not in (404, 409):
+                raise
+        if self.mirrors.get(key) is mirror:
+            self.mirrors.pop(key, None)
 
     # -- for the kubelet server (server.KubeletHost) ----------------------------------------
 
