@@ -378,3 +378,29 @@ def test_cgroup_v2_files_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     assert (s.cpu_usage_nanos, s.memory_usage_bytes, s.memory_working_set_bytes) == (1_500_000, 4096000, 3096000)
     assert stats.oom_kills("/k8py/podu/cid") == 1
     assert stats.oom_kills("/k8py/podu/other") == 0
+
+
+def test_zygote_forked_shims_outlive_it_and_are_adopted(rt: RuncRuntime, layer: str):
+    """Shims forked by the zygote (as the kubelet runs them) keep their containers when the zygote
+    and the runtime object are gone, and a new runtime recognises them by their working directory."""
+    first = RuncRuntime(root=str(rt.root), cgroup_root=rt.cgroup_root, zygote=True)
+
+    async def start():
+        sid = await first.run_pod_sandbox(sandbox())
+        cid = await first.create_container(sid, container(layer, "sh", "-c", "echo up; sleep 30", name="z"))
+        await first.start_container(cid)
+        st = await first.container_status(cid)
+        assert first._zygote is not None and first._zygote.poll() is None
+        await first.close()  # the zygote goes; the shim stays
+        return sid, cid, st.pid
+    sid, cid, pid = asyncio.run(start())
+    assert os.path.exists(f"/proc/{pid}")
+
+    async def adopt():
+        await rt.recover()
+        st = await rt.container_status(cid)
+        assert st.state == RUNNING and st.pid == pid
+        assert b"up" in log_contents(rt.log_path(cid))
+        await rt.stop_container(cid, 1)
+        assert (await rt.container_status(cid)).state == EXITED
+    run(rt, adopt)

@@ -12,11 +12,13 @@ import contextlib
 import hashlib
 import json
 import os
+import random
 import subprocess
 from typing import Any, Iterator
 
 import pytest
 
+from tests.e2e.conftest import free_port
 from tests.support.cluster import Cluster, wait_for
 from tests.support.registry import Registry
 
@@ -26,6 +28,10 @@ class NodeCluster(Cluster):
         args = [f"--kubelet-arg=--registry-mirror=docker.io=http://{registry_host}",
                 f"--kubelet-arg=--insecure-registry={registry_host}",
                 "--kubelet-arg=--hostname-override=k8py-node", "--kubelet-arg=--node-ip=127.0.0.1",
+                f"--kubelet-arg=--port={free_port()}",
+                # a pod subnet of its own, so that two clusters on one machine never share a route
+                f"--kube-controller-manager-arg=--cluster-cidr=10.42.{random.randint(1, 254)}.0/24",
+                "--kube-controller-manager-arg=--node-cidr-mask-size=24",
                 *(f"--kubelet-arg={a}" for a in kubelet_args), *extra]
         super().__init__(*args, agent=True)
         self.node_name = "k8py-node"

@@ -121,7 +121,7 @@ class Kubelet:
             self.cgroups = True
             return RuncRuntime(self.cfg.runtime_root, cgroup_root=self.cfg.cgroup_root,
                                log_max_size=self.cfg.container_log_max_size,
-                               log_max_files=self.cfg.container_log_max_files)
+                               log_max_files=self.cfg.container_log_max_files, zygote=True)
         from .runtime.process import ProcessRuntime
         return ProcessRuntime(self.cfg.runtime_root)
 
@@ -230,6 +230,8 @@ class Kubelet:
                     w.task.cancel()
             if self.server is not None:
                 await self.server.stop()
+            if hasattr(self.runtime, "close"):
+                await self.runtime.close()
             await self.recorder.stop()
 
     async def _start_server(self) -> None:

@@ -158,7 +158,11 @@ class PodWorker:
             self._adopt_checked = True
             await self.adopt()
         if self.sandbox_id is None:
-            if not await self.create_sandbox():
+            t0 = time.monotonic()
+            ok = await self.create_sandbox()
+            log.debug("pod %s: sandbox %s in %.0f ms", self.full_name, "ready" if ok else "not ready",
+                      (time.monotonic() - t0) * 1000)
+            if not ok:
                 await self.write_status()
                 return 2.0
         elif time.monotonic() - self._last_volume_update >= self.kl.cfg.sync_frequency:
@@ -430,6 +434,7 @@ class PodWorker:
                 self.event("Warning", "Failed", f"Error: {msg}", fp)
             self.waiting[name] = ("CreateContainerConfigError", msg)
             return 2.0
+        t_created = time.monotonic()
         cfg = image.config
         args = ctr.argv(c, cfg.entrypoint, cfg.cmd, env_map)
         if not args:
@@ -457,6 +462,8 @@ class PodWorker:
             await self.prune(name, keep=attempt)
             return 5.0
         self.waiting.pop(name, None)
+        log.debug("pod %s: container %s created and started in %.0f ms", self.full_name, name,
+                  (time.monotonic() - t_created) * 1000)
         self.event("Normal", "Started", f"Started container {name}", fp)
         self.watch(cid, name)
         await self.prune(name, keep=attempt)

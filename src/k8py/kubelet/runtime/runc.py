@@ -121,12 +121,36 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 
 
 def _is_shim(pid: int, cdir: Path) -> bool:
-    """Is `pid` still the shim of `cdir` (and not a reused pid)?"""
+    """Is `pid` still the shim of `cdir` (and not a reused pid)? A started shim names its dir on
+    its command line; one forked by the zygote has it as its working directory."""
     try:
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return False
-    return SHIM_MODULE.encode() in argv and str(cdir).encode() in argv
+    if SHIM_MODULE.encode() not in argv:
+        return False
+    if str(cdir).encode() in argv:
+        return True
+    try:
+        return os.readlink(f"/proc/{pid}/cwd") == str(cdir)
+    except OSError:
+        return False
+
+
+def _zygote_request(sock_path: str, cdir: Path, timeout: float) -> bytes:
+    """Ask the shim zygote for a shim of `cdir`; its report line (raises OSError when the zygote is not there)."""
+    import socket
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect(sock_path)
+        s.sendall(json.dumps({"dir": str(cdir)}).encode() + b"\n")
+        line = b""
+        while not line.endswith(b"\n"):
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            line += chunk
+    return line
 
 
 def _spawn_shim(argv: list[str], log_path: Path, timeout: float) -> bytes:
@@ -187,7 +211,7 @@ class RuncRuntime:
 
     def __init__(self, root: str = "/var/lib/k8py/runtime", cgroup_root: str = "k8py", runc: str = "runc",
                  log_max_size: int = crilog.DEFAULT_MAX_SIZE, log_max_files: int = crilog.DEFAULT_MAX_FILES,
-                 python: str = sys.executable) -> None:
+                 python: str = sys.executable, zygote: bool = False) -> None:
         self.root = Path(root)
         self.state_dir = self.root / "runc"
         self.cgroup_root = cgroup_root.strip("/")
@@ -195,6 +219,9 @@ class RuncRuntime:
         self.log_max_size = log_max_size
         self.log_max_files = log_max_files
         self.python = python
+        self.zygote = zygote
+        self._zygote: Any = None
+        self._zygote_sock = self.root / "shim-zygote.sock"
         self._sandboxes: dict[str, _Sandbox] = {}
         self._containers: dict[str, _Container] = {}
 
@@ -355,9 +382,7 @@ class RuncRuntime:
         c = self._container(container_id)
         if c.status.state != CREATED:
             raise RuntimeFailure(f"container {container_id} is {c.status.state}, not created")
-        line = await asyncio.get_running_loop().run_in_executor(
-            execute._pool, _spawn_shim, [self.python, "-m", SHIM_MODULE, str(c.dir)], c.dir / "shim.log",
-            START_TIMEOUT + 5)
+        line = await self._start_shim(c)
         report: dict[str, Any] = {}
         with contextlib.suppress(ValueError):
             report = json.loads(line or b"{}")
@@ -373,6 +398,43 @@ class RuncRuntime:
         self._apply_exit(c)
         why = report.get("error") or (c.dir / "shim.log").read_text(errors="replace").strip()[-500:]
         raise RuntimeFailure(f"container {c.id} ({c.config.name}) did not start: {why} {self._log_tail(c)}")
+
+    async def _start_shim(self, c: _Container) -> bytes:
+        loop = asyncio.get_running_loop()
+        if self.zygote:
+            for _ in range(2):
+                try:
+                    return await loop.run_in_executor(execute._pool, _zygote_request, str(self._zygote_sock),
+                                                      c.dir, START_TIMEOUT + 5)
+                except OSError:
+                    if not self._start_zygote():
+                        break
+        return await loop.run_in_executor(execute._pool, _spawn_shim, [self.python, "-m", SHIM_MODULE, str(c.dir)],
+                                          c.dir / "shim.log", START_TIMEOUT + 5)
+
+    def _start_zygote(self) -> bool:
+        """(Re)start the shim zygote, from this thread so that it dies with this process."""
+        import subprocess
+        self.root.mkdir(parents=True, exist_ok=True)
+        if self._zygote is not None and self._zygote.poll() is None:
+            self._zygote.kill()
+            self._zygote.wait()
+        try:
+            self._zygote = subprocess.Popen([self.python, "-m", SHIM_MODULE, "--zygote", str(self._zygote_sock)],
+                                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
+            assert self._zygote.stdout is not None
+            ok = self._zygote.stdout.readline() == b"ready\n"
+            self._zygote.stdout.close()
+            return ok
+        except OSError:
+            return False
+
+    async def close(self) -> None:
+        """Stop the shim zygote (the shims and containers it made run on)."""
+        if self._zygote is not None and self._zygote.poll() is None:
+            self._zygote.terminate()
+            await asyncio.to_thread(self._zygote.wait)
+        self._zygote = None
 
     def _log_tail(self, c: _Container) -> str:
         with contextlib.suppress(OSError, ValueError):

@@ -490,5 +490,67 @@ def main(argv: list[str]) -> int:
     return 0
 
 
+def zygote(sock_path: str) -> int:
+    """A fork server for shims: `python -m k8py.kubelet.runtime.shim --zygote <socket>`.
+
+    Starting a shim as a new interpreter costs 50-100 ms of CPU (interpreter start and imports)
+    per container; a zygote pays that once and forks a ready shim per request (a line of JSON
+    `{"dir": "<container dir>"}`), whose report line comes back on the same connection. A
+    forked shim runs main() as a started one does (fork again, setsid), so it outlives both the
+    zygote and the kubelet; its working directory is its container dir, which is how the
+    runtime recognises it later (its command line is the zygote's). The zygote itself dies with
+    the process that started it (PR_SET_PDEATHSIG)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    parent = os.getppid()
+    libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:
+        return 0
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # forked children are reaped by the kernel
+    with _suppress_os():
+        os.unlink(sock_path)
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(sock_path)
+    os.chmod(sock_path, 0o600)
+    srv.listen(64)
+    os.write(1, b"ready\n")
+    while True:
+        try:
+            conn, _ = srv.accept()
+        except InterruptedError:
+            continue
+        try:
+            conn.settimeout(5)
+            req = b""
+            while not req.endswith(b"\n") and len(req) < 65536:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    break
+                req += chunk
+            cdir = os.path.abspath(json.loads(req)["dir"])
+        except (OSError, ValueError, KeyError, TypeError):
+            conn.close()
+            continue
+        if os.fork() == 0:
+            code = 1
+            try:
+                srv.close()
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                os.chdir(cdir)
+                log = os.open(os.path.join(cdir, "shim.log"), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                null = os.open(os.devnull, os.O_RDONLY)
+                os.dup2(null, 0)
+                os.dup2(conn.fileno(), 1)
+                os.dup2(log, 2)
+                for fd in (null, log):
+                    os.close(fd)
+                conn.close()
+                code = main(["shim", cdir])
+            finally:
+                os._exit(code)
+        conn.close()
+
+
 if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--zygote":
+        sys.exit(zygote(sys.argv[2]))
     sys.exit(main(sys.argv))
