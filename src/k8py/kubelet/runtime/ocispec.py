@@ -47,13 +47,25 @@ def capability_name(name: str) -> str:
     return name if name.startswith("CAP_") else "CAP_" + name
 
 
+def current_capabilities() -> list[str]:
+    """The capabilities this process holds (containerd's WithAllCurrentCapabilities): what "all" can
+    mean, since runc cannot grant a capability outside its own bounding set (a runtime inside a
+    restricted sandbox would fail every privileged container with "unable to apply caps")."""
+    try:
+        with open("/proc/self/status") as f:
+            eff = next(int(line.split()[1], 16) for line in f if line.startswith("CapEff:"))
+    except (OSError, StopIteration, ValueError):
+        return list(ALL_CAPABILITIES)
+    return [c for i, c in enumerate(ALL_CAPABILITIES) if eff >> i & 1]
+
+
 def capabilities(add: tuple[str, ...], drop: tuple[str, ...], privileged: bool) -> list[str]:
     """The effective capability list: the default set, plus `add`, minus `drop` ("ALL" allowed)."""
     if privileged:
-        return list(ALL_CAPABILITIES)
+        return current_capabilities()
     adds = {capability_name(c) for c in add}
     drops = {capability_name(c) for c in drop}
-    caps = list(ALL_CAPABILITIES) if "CAP_ALL" in adds else list(DEFAULT_CAPABILITIES)
+    caps = current_capabilities() if "CAP_ALL" in adds else list(DEFAULT_CAPABILITIES)
     caps += [c for c in sorted(adds) if c != "CAP_ALL" and c not in caps]
     if "CAP_ALL" in drops:
         return [c for c in caps if c in adds and c != "CAP_ALL"]
