@@ -11,6 +11,8 @@ from the container's resources.
 
 from __future__ import annotations
 
+import os
+import stat
 from typing import Any
 
 from k8py.kubelet.runtime.interface import ContainerConfig, PodSandboxConfig, Resources
@@ -104,6 +106,10 @@ def mounts(sandbox: PodSandboxConfig, config: ContainerConfig) -> list[dict[str,
          "options": ["nosuid", "noexec", "nodev"]},
         {"destination": "/sys", "type": "sysfs", "source": "sysfs",
          "options": ["nosuid", "noexec", "nodev", "rw" if privileged else "ro"]},
+        # the container's own cgroups (runc binds each v1 hierarchy's container dir, or mounts cgroup2),
+        # as containerd does: programs read their limits under /sys/fs/cgroup
+        {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+         "options": ["nosuid", "noexec", "nodev", "relatime", "rw" if privileged else "ro"]},
     ]
     for dest, src in (("/etc/resolv.conf", sandbox.resolv_conf), ("/etc/hosts", sandbox.hosts_file)):
         if src:
@@ -112,6 +118,40 @@ def mounts(sandbox: PodSandboxConfig, config: ContainerConfig) -> list[dict[str,
     for m in config.mounts:
         out.append({"destination": m.container_path, "type": "bind", "source": m.host_path,
                     "options": ["rbind", "rprivate", "ro" if m.readonly else "rw"]})
+    return out
+
+
+_SKIP_DEV_DIRS = {"pts", "shm", "fd", "mqueue", ".lxc", ".lxd-mounts", ".udev"}
+
+
+def host_devices(root: str = "/dev") -> list[dict[str, Any]]:
+    """Every block and character device of the host, for a privileged container (containerd's
+    WithHostDevices: the same skipped folders, /dev/console left to the terminal)."""
+    out: list[dict[str, Any]] = []
+
+    def walk(d: str) -> None:
+        try:
+            entries = list(os.scandir(d))
+        except OSError:
+            return
+        for e in entries:
+            try:
+                if e.is_dir(follow_symlinks=False):
+                    if e.name not in _SKIP_DEV_DIRS:
+                        walk(e.path)
+                    continue
+                if e.path == "/dev/console":
+                    continue
+                st = e.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            kind = "b" if stat.S_ISBLK(st.st_mode) else "c" if stat.S_ISCHR(st.st_mode) else ""
+            if kind:
+                out.append({"path": e.path.replace(root, "/dev", 1), "type": kind,
+                            "major": os.major(st.st_rdev), "minor": os.minor(st.st_rdev),
+                            "fileMode": stat.S_IMODE(st.st_mode), "uid": st.st_uid, "gid": st.st_gid})
+
+    walk(root)
     return out
 
 
@@ -152,6 +192,8 @@ def runtime_spec(sandbox: PodSandboxConfig, config: ContainerConfig, rootfs: str
     if not sec.privileged:
         linux["maskedPaths"] = MASKED_PATHS
         linux["readonlyPaths"] = READONLY_PATHS
+    else:
+        linux["devices"] = host_devices()
     spec: dict[str, Any] = {
         "ociVersion": "1.0.2",
         "process": {
