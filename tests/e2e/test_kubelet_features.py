@@ -50,12 +50,11 @@ def delete_and_wait(node: NodeCluster, *pods: str, timeout: float = 40) -> None:
 
 @pytest.fixture
 def static_node(busybox_registry: Registry) -> Iterator[tuple[NodeCluster, str]]:  # noqa: F811
-    """A cluster of its own whose kubelet reads a manifest folder every second. Its kubelet port and
-    pod CIDR differ from the shared node's, so both can run at once."""
+    """A cluster of its own whose kubelet reads a manifest folder every second (NodeCluster gives it
+    its own kubelet port and pod subnet, so it can run beside the shared node)."""
     manifests = tempfile.mkdtemp(prefix="k8py-manifests-")
-    c = NodeCluster(busybox_registry.host, "--kube-controller-manager-arg=--cluster-cidr=10.47.0.0/16",
-                    kubelet_args=(f"--pod-manifest-path={manifests}", "--file-check-frequency=1",
-                                  f"--port={free_port()}", "--sync-frequency=2"))
+    c = NodeCluster(busybox_registry.host, kubelet_args=(f"--pod-manifest-path={manifests}",
+                                                         "--file-check-frequency=1", "--sync-frequency=2"))
     try:
         c.start()
         yield c, manifests
@@ -100,7 +99,8 @@ spec:
         assert mirror["spec"]["nodeName"] == node.node_name
         owner = mirror["metadata"]["ownerReferences"][0]
         assert owner["kind"] == "Node" and owner["name"] == node.node_name
-        assert mirror["status"]["podIP"].startswith("10.47."), mirror["status"]["podIP"]
+        cidr = node.kubectl("get", "node", node.node_name, "-o", "jsonpath={.spec.podCIDR}").stdout
+        assert ipaddress.ip_address(mirror["status"]["podIP"]) in ipaddress.ip_network(cidr)
         cs = mirror["status"]["containerStatuses"][0]
         cid, uid = cs["containerID"], mirror["metadata"]["uid"]
         assert cs["restartCount"] == 0
