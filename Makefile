@@ -3,8 +3,8 @@
 #   make test  -> installs the same plus test needs, then runs the suite
 PYTHON ?= python3
 VENV   := .venv
-APT_RUN  := python3-venv
-APT_TEST := etcd-server runc containernetworking-plugins nftables iptables iproute2 zstd busybox-static docker-registry
+APT_RUN  := python3-venv runc containernetworking-plugins nftables iptables iproute2 zstd busybox-static
+APT_TEST := $(APT_RUN) etcd-server docker-registry
 ARGS ?=
 
 .PHONY: run test deps test-deps clean
@@ -12,7 +12,6 @@ ARGS ?=
 # The busybox and httpd images (built from busybox-static) are imported first so the
 # examples run off-line; a second `make run` finds them and goes straight on.
 run: deps
-	@scripts/apt-ensure.sh busybox-static
 	@$(VENV)/bin/k8py images build-busybox $(VENV)/busybox-oci.tar --import --if-missing $(filter --data-dir=%,$(ARGS)) \
 	  || echo "make run: the busybox/httpd images were not imported (see above)" >&2
 	$(VENV)/bin/k8py server $(ARGS)

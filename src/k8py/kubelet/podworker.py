@@ -142,6 +142,9 @@ class PodWorker:
 
     async def sync(self) -> float | None:
         pod = self.pod
+        if not self._adopt_checked:  # a sandbox from before a kubelet restart is this worker's to run or end
+            self._adopt_checked = True
+            await self.adopt()
         if self.removed or pod["metadata"].get("deletionTimestamp"):
             await self.terminate()
             return None
@@ -154,9 +157,6 @@ class PodWorker:
             return None
         if not self.start_time:
             self.start_time = (pod.get("status") or {}).get("startTime") or now_rfc3339()
-        if self.sandbox_id is None and not self._adopt_checked:
-            self._adopt_checked = True
-            await self.adopt()
         if self.sandbox_id is None:
             t0 = time.monotonic()
             ok = await self.create_sandbox()
@@ -165,6 +165,7 @@ class PodWorker:
             if not ok:
                 await self.write_status()
                 return 2.0
+            await self.write_status()  # ContainerCreating, with the pod IP, while images are pulled
         elif time.monotonic() - self._last_volume_update >= self.kl.cfg.sync_frequency:
             await self.update_volumes()
         wait = await self.sync_containers()
