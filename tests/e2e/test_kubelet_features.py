@@ -199,16 +199,15 @@ spec:
 # -- 3. volumes ----------------------------------------------------------------------------------------
 
 
-def bind_claim(node: NodeCluster, pvc: str, pv: str) -> None:
-    """What kube's PV controller does for a pre-bound pair (k8py has no binder): the PV's claimRef gets the
-    claim's uid and both are marked Bound."""
-    uid = json.loads(node.kubectl("get", "pvc", pvc, "-o", "json").stdout)["metadata"]["uid"]
-    node.kubectl("patch", "pv", pv, "--type=merge", "-p",
-                 json.dumps({"spec": {"claimRef": {"uid": uid, "namespace": "default", "name": pvc}}}))
-    node.kubectl("patch", "pv", pv, "--subresource=status", "--type=merge", "-p",
-                 '{"status": {"phase": "Bound"}}')
-    node.kubectl("patch", "pvc", pvc, "--subresource=status", "--type=merge", "-p",
-                 '{"status": {"phase": "Bound", "accessModes": ["ReadWriteOnce"], "capacity": {"storage": "1Gi"}}}')
+def wait_bound(node: NodeCluster, pvc: str, pv: str, timeout: float = 30) -> None:
+    """The controller-manager's persistentvolume-binder binds the pre-bound pair: the PV's claimRef gets the
+    claim's uid and both are Bound."""
+    def bound() -> bool:
+        claim = json.loads(node.kubectl("get", "pvc", pvc, "-o", "json").stdout)
+        vol = json.loads(node.kubectl("get", "pv", pv, "-o", "json").stdout)
+        return ((claim.get("status") or {}).get("phase") == "Bound" and vol["status"].get("phase") == "Bound"
+                and vol["spec"]["claimRef"].get("uid") == claim["metadata"]["uid"])
+    wait_for(bound, timeout, what=f"{pvc} bound to {pv}")
 
 
 def test_volumes(node: NodeCluster) -> None:
@@ -259,12 +258,8 @@ spec: {{accessModes: [ReadWriteOnce], volumeName: pv-local, storageClassName: ""
     node.kubectl("create", "secret", "generic", "proj-sec", "--from-literal=token=t0k3n")
     try:
         node.apply(objs)
-        time.sleep(1)
-        # nothing in k8py binds claims: they stay Pending until bound by hand
-        assert node.kubectl("get", "pvc", "claim-hostpath", "-o",
-                            "jsonpath={.status.phase}").stdout in ("Pending", "")
-        bind_claim(node, "claim-hostpath", "pv-hostpath")
-        bind_claim(node, "claim-local", "pv-local")
+        wait_bound(node, "claim-hostpath", "pv-hostpath")
+        wait_bound(node, "claim-local", "pv-local")
         node.apply(f"""
 apiVersion: v1
 kind: Pod
