@@ -255,3 +255,20 @@ def test_image_pull_errors_and_pull_secrets(node: NodeCluster, busybox_archive) 
         node.kubectl("delete", "pod", "nosecret", "withsecret", "--grace-period=1", "--wait=false")
         node.kubectl("delete", "secret", "regcred")
         wait_for(lambda: "with" not in node.kubectl("get", "pods", check=False).stdout, 30, what="pods gone")
+
+
+def test_image_pull_policy_never_and_cri_logs(node: NodeCluster) -> None:
+    node.kubectl("run", "never", "--image=example.invalid/absent:1", "--image-pull-policy=Never", "--",
+                 "sleep", "3600")
+    wait_for(lambda: (node.pod_json("never")["status"].get("containerStatuses") or [{}])[0]
+             .get("state", {}).get("waiting", {}).get("reason") == "ErrImageNeverPull", 30, what="ErrImageNeverPull")
+    node.kubectl("run", "talker", "--image=busybox", "--image-pull-policy=IfNotPresent", "--restart=Never", "--",
+                 "sh", "-c", "echo out; echo err >&2")
+    pod = node.wait_phase("talker", "Succeeded")
+    # the container's log in the CRI format, where kubelets keep it
+    path = os.path.join(node.data_dir, "log", "pods", f"default_talker_{pod['metadata']['uid']}", "talker", "0.log")
+    lines = open(path).read().splitlines()
+    streams = sorted(line.split(" ", 3)[1] for line in lines)
+    assert streams == ["stderr", "stdout"] and all(line.split(" ", 3)[2] == "F" for line in lines)
+    assert {line.split(" ", 3)[3] for line in lines} == {"out", "err"}
+    node.kubectl("delete", "pod", "never", "talker", "--grace-period=1", "--wait=false")
