@@ -13,6 +13,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..client.timeutil import now_rfc3339
+from .node import _meminfo
 
 if TYPE_CHECKING:
     from .kubelet import Kubelet
@@ -27,15 +28,6 @@ def _node_cpu_nanos() -> int:
         parts = f.readline().split()[1:]
     busy = sum(int(x) for i, x in enumerate(parts[:8]) if i not in (3, 4))  # all but idle and iowait
     return busy * 1_000_000_000 // _TICKS
-
-
-def _meminfo() -> dict[str, int]:
-    out = {}
-    with open("/proc/meminfo") as f:
-        for line in f:
-            k, _, rest = line.partition(":")
-            out[k] = int(rest.split()[0]) * 1024
-    return out
 
 
 class StatsProvider:

@@ -77,6 +77,7 @@ from k8py.kubelet.runtime import crilog
 from k8py.kubelet.runtime.interface import (CREATED, EXITED, RUNNING, ContainerConfig, ContainerStats,
                                             ContainerStatus, ExecResult, Mount, NotFoundError, PodSandboxConfig,
                                             RuntimeFailure)
+from k8py.kubelet.runtime.table import ContainerTable
 
 log = logging.getLogger("k8py.kubelet.runtime.process")
 
@@ -511,31 +512,18 @@ def _child_setup(uid: int | None, gid: int | None, groups: tuple[int, ...], ctty
 
 # -- the runtime ---------------------------------------------------------------------------------
 
-class ProcessRuntime:
+class ProcessRuntime(ContainerTable):
     """RuntimeService with host processes; see the module docstring (no isolation at all)."""
 
     def __init__(self, root: str) -> None:
         self.root = Path(root)
-        self._sandboxes: dict[str, _Sandbox] = {}
-        self._containers: dict[str, _Container] = {}
+        super().__init__()
         self._is_root = os.geteuid() == 0
         log.warning("process runtime: containers run as plain host processes with NO isolation "
                     "(no namespaces, no cgroups, no image root filesystem; host network; volumes as "
                     "K8PY_MOUNT_* env vars; resource limits are not enforced)")
 
     # -- helpers -------------------------------------------------------------------------------
-
-    def _sandbox(self, sandbox_id: str) -> _Sandbox:
-        try:
-            return self._sandboxes[sandbox_id]
-        except KeyError:
-            raise NotFoundError(f"pod sandbox {sandbox_id} not found") from None
-
-    def _container(self, container_id: str) -> _Container:
-        try:
-            return self._containers[container_id]
-        except KeyError:
-            raise NotFoundError(f"container {container_id} not found") from None
 
     def _env(self, c: _Container) -> dict[str, str]:
         env = dict(c.config.env)
@@ -783,29 +771,7 @@ class ProcessRuntime:
         with contextlib.suppress(ValueError):
             c.sandbox.containers.remove(container_id)
 
-    async def container_status(self, container_id: str) -> ContainerStatus:
-        return self._container(container_id).status
-
-    async def list_containers(self, sandbox_id: str | None = None) -> list[ContainerStatus]:
-        return [c.status for c in self._containers.values() if sandbox_id in (None, c.sandbox.id)]
-
-    async def wait_container(self, container_id: str) -> ContainerStatus:
-        c = self._container(container_id)
-        if c.status.state == CREATED:
-            raise RuntimeFailure(f"container {container_id} was not started")
-        await c.exited.wait()
-        return c.status
-
-    def log_path(self, container_id: str) -> str:
-        return self._container(container_id).log_path
-
     # -- exec and attach -----------------------------------------------------------------------
-
-    def _running(self, container_id: str) -> _Container:
-        c = self._container(container_id)
-        if c.status.state != RUNNING:
-            raise RuntimeFailure(f"container {container_id} is not running")
-        return c
 
     async def _spawn_in(self, c: _Container, cmd: list[str],
                         **stdio: Any) -> tuple[asyncio.subprocess.Process, asyncio.Event]:

@@ -77,6 +77,7 @@ from k8py.kubelet.runtime import crilog, shim
 from k8py.kubelet.runtime.interface import (CREATED, EXITED, REASON_OOM_KILLED, RUNNING, ContainerConfig,
                                             ContainerStats, ContainerStatus, ExecResult, Mount, NotFoundError,
                                             PodSandboxConfig, Resources, RuntimeFailure, SecurityContext)
+from k8py.kubelet.runtime.table import ContainerTable
 from k8py.kubelet.runtime.ocispec import runtime_spec
 from k8py.kubelet.runtime.stats import CGROUP_MOUNT, cgroup_mounts, cgroup_v2, oom_kills, read_cgroup_stats
 
@@ -206,7 +207,7 @@ class _Container:
     mounted: bool = False
 
 
-class RuncRuntime:
+class RuncRuntime(ContainerTable):
     """RuntimeService on runc; see the module docstring."""
 
     def __init__(self, root: str = "/var/lib/k8py/runtime", cgroup_root: str = "k8py", runc: str = "runc",
@@ -222,8 +223,7 @@ class RuncRuntime:
         self.zygote = zygote
         self._zygote: Any = None
         self._zygote_sock = self.root / "shim-zygote.sock"
-        self._sandboxes: dict[str, _Sandbox] = {}
-        self._containers: dict[str, _Container] = {}
+        super().__init__()
 
     # -- helpers --------------------------------------------------------------
 
@@ -235,24 +235,6 @@ class RuncRuntime:
 
     async def _runc(self, *args: str, check: bool = True) -> tuple[int, bytes, bytes]:
         return await self._exec(self.runc, "--root", str(self.state_dir), *args, check=check)
-
-    def _sandbox(self, sandbox_id: str) -> _Sandbox:
-        try:
-            return self._sandboxes[sandbox_id]
-        except KeyError:
-            raise NotFoundError(f"pod sandbox {sandbox_id} not found") from None
-
-    def _container(self, container_id: str) -> _Container:
-        try:
-            return self._containers[container_id]
-        except KeyError:
-            raise NotFoundError(f"container {container_id} not found") from None
-
-    def _running(self, container_id: str) -> _Container:
-        c = self._container(container_id)
-        if c.status.state != RUNNING:
-            raise RuntimeFailure(f"container {container_id} is not running")
-        return c
 
     # -- sandboxes ------------------------------------------------------------
 
@@ -512,27 +494,11 @@ class RuncRuntime:
         with contextlib.suppress(ValueError):
             c.sandbox.containers.remove(container_id)
 
-    async def container_status(self, container_id: str) -> ContainerStatus:
-        return self._container(container_id).status
-
-    async def list_containers(self, sandbox_id: str | None = None) -> list[ContainerStatus]:
-        return [c.status for c in self._containers.values() if sandbox_id in (None, c.sandbox.id)]
-
-    async def wait_container(self, container_id: str) -> ContainerStatus:
-        c = self._container(container_id)
-        if c.status.state == CREATED:
-            raise RuntimeFailure(f"container {container_id} was not started")
-        await c.exited.wait()
-        return c.status
-
     async def container_stats(self, container_id: str) -> ContainerStats:
         c = self._container(container_id)
         s = await asyncio.to_thread(read_cgroup_stats, c.cgroup)
         return ContainerStats(cpu_usage_nanos=s.cpu_usage_nanos, memory_usage_bytes=s.memory_usage_bytes,
                               memory_working_set_bytes=s.memory_working_set_bytes, timestamp=s.timestamp)
-
-    def log_path(self, container_id: str) -> str:
-        return self._container(container_id).log_path
 
     # -- exec and attach --------------------------------------------------------------
 
