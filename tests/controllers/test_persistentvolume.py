@@ -10,8 +10,10 @@ from typing import Any
 
 import pytest
 
-from k8py.controllers.persistentvolume import (ANN_BIND_COMPLETED, ANN_BOUND_BY_CONTROLLER,
-                                               PersistentVolumeController, find_best_match_for_claim)
+from k8py.controllers.persistentvolume import (ANN_BIND_COMPLETED, ANN_BOUND_BY_CONTROLLER, PV_PROTECTION_FINALIZER,
+                                               PVC_PROTECTION_FINALIZER, PersistentVolumeController,
+                                               find_best_match_for_claim)
+from k8py.controllers.volumeprotection import PVCProtectionController, PVProtectionController
 from tests.controllers.memapi import FakeAPI, drain, make_context
 
 
@@ -330,3 +332,74 @@ def test_find_best_match_is_pure() -> None:
     assert find_best_match_for_claim(pvc("x", "1Gi"), vols, False)["metadata"]["name"] == "b"
     assert find_best_match_for_claim(pvc("x", "1Gi"), vols, True) is None
     assert find_best_match_for_claim(pvc("x", "4Gi"), vols, False) is None
+
+
+# -- pvc-protection / pv-protection ------------------------------------------------------------------------
+
+def pod_using(name: str, claim: str, node: str = "n1", phase: str = "Running") -> dict:
+    return {"metadata": {"name": name, "namespace": "default", "uid": f"uid-pod-{name}"},
+            "spec": {"nodeName": node, "containers": [{"name": "c", "image": "x"}],
+                     "volumes": [{"name": "d", "persistentVolumeClaim": {"claimName": claim}}]},
+            "status": {"phase": phase}}
+
+
+def test_pvc_protection_waits_for_the_pods_using_the_claim() -> None:
+    api = FakeAPI()
+    c = PVCProtectionController(make_context(api))
+
+    async def body() -> None:
+        claim = pvc("c")
+        claim["metadata"]["finalizers"] = [PVC_PROTECTION_FINALIZER]
+        api.add("persistentvolumeclaims", claim)
+        api.add("pods", pod_using("user", "c"))
+        api.add("pods", pod_using("unscheduled", "c", node=""))
+        await drain(c)
+        await api.delete(c.claims.resource, "c", "default")  # Terminating: the finalizer holds it
+        assert not await drain(c)
+        assert api.obj("persistentvolumeclaims", "default", "c")["metadata"]["deletionTimestamp"]
+        done = pod_using("user", "c", phase="Succeeded")
+        api.add("pods", done)  # the pod finished: the claim goes
+        assert not await drain(c)
+        assert api.obj("persistentvolumeclaims", "default", "c") is None
+        # a claim created without the finalizer gets it
+        api.add("persistentvolumeclaims", pvc("bare"))
+        assert not await drain(c)
+        assert api.obj("persistentvolumeclaims", "default", "bare")["metadata"]["finalizers"] == [
+            PVC_PROTECTION_FINALIZER]
+    asyncio.run(body())
+
+
+def test_pvc_protection_asks_the_api_before_letting_go() -> None:
+    """A pod the informer has not seen yet still holds the claim."""
+    api = FakeAPI()
+    c = PVCProtectionController(make_context(api))
+
+    async def body() -> None:
+        claim = pvc("c")
+        claim["metadata"]["finalizers"] = [PVC_PROTECTION_FINALIZER]
+        api.add("persistentvolumeclaims", claim)
+        api.add("pods", pod_using("new", "c"), notify=False)
+        await api.delete(c.claims.resource, "c", "default")
+        assert not await drain(c)
+        assert api.obj("persistentvolumeclaims", "default", "c") is not None
+    asyncio.run(body())
+
+
+def test_pv_protection_holds_a_bound_volume() -> None:
+    env = Env()
+    p = PVProtectionController(env.ctx)
+
+    async def body() -> None:
+        env.add_pv(pv("v1", policy="Retain"))
+        env.add_pvc(pvc("c"))
+        assert not await drain(env.c) and not await drain(p)
+        assert env.pv("v1")["metadata"]["finalizers"] == [PV_PROTECTION_FINALIZER]
+        assert env.pv("v1")["status"]["phase"] == "Bound"
+        await env.api.delete(env.c.volumes.resource, "v1")
+        assert not await drain(env.c) and not await drain(p)
+        assert env.pv("v1")["metadata"]["deletionTimestamp"]  # bound: kept
+        await env.api.delete(env.c.claims.resource, "c", "default")
+        for _ in range(3):
+            assert not await drain(env.c) and not await drain(p)
+        assert env.pv("v1") is None  # released, then let go
+    asyncio.run(body())

@@ -219,3 +219,28 @@ def test_deleted_claim_releases_or_deletes_its_volume(cluster: Cluster) -> None:
         assert phase(cluster, "pv", "pv-keep") == "Released"
     finally:
         cleanup(cluster, ["keep", "drop", "next"], ["pv-keep", "pv-drop"])
+
+
+def test_protection_finalizers_hold_claims_in_use(cluster: Cluster) -> None:
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "prot-user"},
+           "spec": {"nodeName": "no-such-node", "containers": [{"name": "c", "image": "busybox"}],
+                    "volumes": [{"name": "d", "persistentVolumeClaim": {"claimName": "prot"}}]}}
+    try:
+        apply(cluster, pv("pv-prot", "1Gi"), pvc("prot", "1Gi", volume="pv-prot"), pod)
+        wait_phase(cluster, "pvc", "prot", "Bound")
+        assert get(cluster, "pvc", "prot")["metadata"]["finalizers"] == ["kubernetes.io/pvc-protection"]
+        assert get(cluster, "pv", "pv-prot")["metadata"]["finalizers"] == ["kubernetes.io/pv-protection"]
+        # a bound PV being deleted waits for its claim; a claim a scheduled pod uses waits for the pod
+        cluster.kubectl("delete", "pv", "pv-prot", "--wait=false")
+        cluster.kubectl("delete", "pvc", "prot", "--wait=false")
+        wait_for(lambda: columns(cluster, "pvc", "prot")["STATUS"] == "Terminating", 10, what="prot Terminating")
+        assert columns(cluster, "pv", "pv-prot")["STATUS"] == "Terminating"
+        assert get(cluster, "pvc", "prot")["metadata"]["finalizers"] == ["kubernetes.io/pvc-protection"]
+        cluster.kubectl("delete", "pod", "prot-user", "--grace-period=0", "--force")
+        wait_for(lambda: cluster.kubectl("get", "pvc", "prot", check=False).returncode != 0, 30, what="prot gone")
+        wait_for(lambda: cluster.kubectl("get", "pv", "pv-prot", check=False).returncode != 0, 30,
+                 what="pv-prot gone once released")
+    finally:
+        cluster.kubectl("delete", "pod", "prot-user", "--grace-period=0", "--force", "--ignore-not-found",
+                        check=False)
+        cleanup(cluster, ["prot"], ["pv-prot"])

@@ -31,6 +31,10 @@ SERVICE_CIDR = ipaddress.ip_network("10.43.0.0/16")
 NODE_PORTS = (30000, 32767)
 
 
+_PROTECTION_FINALIZERS = {"PersistentVolumeClaim": "kubernetes.io/pvc-protection",
+                          "PersistentVolume": "kubernetes.io/pv-protection"}
+
+
 class Admission:
     def __init__(self, registry: Registry, caches: "CacheSet", service_cidr: str = str(SERVICE_CIDR), *,
                  not_ready_toleration_seconds: int = 300, unreachable_toleration_seconds: int = 300):
@@ -97,6 +101,11 @@ class Admission:
             defaults.job_prepare_create(obj, obj["metadata"]["uid"])
         elif r.kind == "Service":
             self._allocate_service(obj)
+        elif r.kind in _PROTECTION_FINALIZERS and not r.group:
+            # StorageObjectInUseProtection: the pvc-/pv-protection controllers remove it once unused
+            fins = obj["metadata"].setdefault("finalizers", [])
+            if _PROTECTION_FINALIZERS[r.kind] not in fins:
+                fins.append(_PROTECTION_FINALIZERS[r.kind])
 
     async def admit_quota(self, ostore: Any, r: Resource, ns: str | None, obj: dict[str, Any], opts: Any,
                           old: dict[str, Any] | None = None) -> None:

@@ -55,7 +55,10 @@ lags behind its own writes: without them the next sync would see the old
 versions and fight its own binding), syncs claims and volumes on one worker
 (binding is not reentrant: two workers could give one volume to two claims)
 and resyncs everything every 15 s.  A PV that becomes Available also wakes
-the claims still waiting, so a claim created before its PV binds at once."""
+the claims still waiting, so a claim created before its PV binds at once.
+
+The ``kubernetes.io/pvc-protection`` / ``pv-protection`` finalizers are the
+business of ``volumeprotection.py``."""
 
 from __future__ import annotations
 
