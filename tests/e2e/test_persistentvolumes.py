@@ -131,7 +131,8 @@ def test_misfits_stay_pending_with_events(cluster: Cluster) -> None:
               pvc("wants-gold", selector={"matchExpressions": [{"key": "tier", "operator": "In",
                                                                  "values": ["gold"]}]}),
               pvc("wants-fast", cls="fast"))
-        failed = ("Normal", "FailedBinding", "no persistent volumes available for this claim and no storage class is set")
+        failed = ("Normal", "FailedBinding",
+                  "no persistent volumes available for this claim and no storage class is set")
         for name in claims[:3]:
             wait_for(lambda: failed in events_of(cluster, name), 30, what=f"FailedBinding on {name}")
         # a class that does not exist: kube's provisioning error, still Pending

@@ -524,14 +524,16 @@ class PersistentVolumeController(Controller):
         volume = self.volume(vn)
         if volume is None:
             await self.update_claim_status_with_event(
-                claim, CLAIM_LOST, None, "ClaimLost", "Bound claim has lost its PersistentVolume. Data on the volume is lost!")
+                claim, CLAIM_LOST, None, "ClaimLost",
+                "Bound claim has lost its PersistentVolume. Data on the volume is lost!")
             return
         ref = _spec(volume).get("claimRef")
         if not ref or ref.get("uid") == _md(claim).get("uid"):
             await self.bind(volume, claim)  # rebind a volume that came unbound; a no-op when all is well
             return
         await self.update_claim_status_with_event(
-            claim, CLAIM_LOST, None, "ClaimMisbound", "Two claims are bound to the same volume, this one is bound incorrectly")
+            claim, CLAIM_LOST, None, "ClaimMisbound",
+            "Two claims are bound to the same volume, this one is bound incorrectly")
 
     async def sync_volume(self, volume: Obj) -> None:
         ref = _spec(volume).get("claimRef")
