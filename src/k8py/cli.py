@@ -74,6 +74,7 @@ COMPONENTS = {
     "controller-manager": ("k8py.controllers.manager", "run the controller-manager"),
     "hollow-nodes": ("k8py.hollow.app", "run simulated nodes (hollow kubelets)"),
     "kubelet": ("k8py.kubelet.app", "run the node agent (pods as real containers)"),
+    "proxy": ("k8py.proxy.app", "run the service proxy (nftables)"),
 }
 
 
@@ -92,6 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in COMPONENTS:
         return _run_component(argv[0], argv[1:])
+    if argv and argv[0] == "agent":
+        from .agent import main as agent_main
+        return agent_main(argv[1:])
     if argv and argv[0] == "images":
         from .kubelet.images.cli import main as images_main
         return images_main(argv[1:])
@@ -112,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="run the control plane only, no kubelet on this machine")
     server.add_argument("--kubelet-arg", action="append", default=[],
                         help="extra flag for the kubelet (repeatable), e.g. --kubelet-arg=--max-pods=50")
+    sub.add_parser("agent", help="join this machine to a cluster as a node (--server URL --token TOKEN)",
+                   add_help=False)
     sub.add_parser("images", help="manage the node's images (import, ls, rm, pull, build-busybox)", add_help=False)
     sub.add_parser("version", help="print the version")
     args = parser.parse_args(argv)
