@@ -68,6 +68,14 @@ def host_sans() -> tuple[list[str], list[str]]:
     return sorted(names), sorted(ips)
 
 
+def _is_ip(s: str) -> bool:
+    try:
+        ipaddress.ip_address(s)
+    except ValueError:
+        return False
+    return True
+
+
 class ClusterCerts:
     def __init__(self, data_dir: str | os.PathLike[str]):
         self.dir = Path(data_dir) / "tls"
@@ -80,12 +88,19 @@ class ClusterCerts:
         self.kubelet_client_crt = self.dir / "kubelet-client.crt"
         self.kubelet_client_key = self.dir / "kubelet-client.key"
 
-    def ensure(self) -> None:
+    def ensure(self, extra_ips: list[str] | tuple[str, ...] = ()) -> None:
+        """Makes what is missing. ``extra_ips`` (the advertise and bind addresses) must be in the
+        serving certificate, or agents joining through them could not verify the server: one made
+        without them is made again."""
         self.dir.mkdir(parents=True, exist_ok=True)
+        extra_ips = [i for i in extra_ips if _is_ip(i)]
         if not self.ca_crt.exists() or not self.ca_key.exists():
             self._make_ca()
+        if self.serving_crt.exists() and not self._serves_ips(extra_ips):
+            self.serving_crt.unlink()
         if not self.serving_crt.exists():
             names, ips = host_sans()
+            ips = sorted(set(ips) | set(extra_ips))
             self.issue(self.serving_crt, self.serving_key, "kube-apiserver", None, server=True,
                        dns_names=names, ips=ips)
         if not self.admin_crt.exists():
@@ -93,6 +108,17 @@ class ClusterCerts:
         if not self.kubelet_client_crt.exists():
             self.issue(self.kubelet_client_crt, self.kubelet_client_key, "kube-apiserver-kubelet-client",
                        "system:masters")
+
+    def _serves_ips(self, ips: list[str] | tuple[str, ...]) -> bool:
+        if not ips:
+            return True
+        try:
+            cert = x509.load_pem_x509_certificate(self.serving_crt.read_bytes())
+            have = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value \
+                .get_values_for_type(x509.IPAddress)
+        except (ValueError, x509.ExtensionNotFound):
+            return False
+        return all(ipaddress.ip_address(i) in have for i in ips)
 
     def _make_ca(self) -> None:
         key = _key()

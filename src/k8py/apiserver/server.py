@@ -23,7 +23,7 @@ from ..api.fieldselectors import FieldSelectorError
 from ..api.tables import TableOptionsError
 from ..api.registry import REGISTRY, Registry
 from ..storage import open_store
-from . import discovery, errors
+from . import discovery, errors, join
 from .admission import Admission
 from .certs import ClusterCerts, write_kubeconfig
 from .encoding import dumps
@@ -34,7 +34,7 @@ from .watchcache import CacheSet
 
 log = logging.getLogger("k8py.apiserver")
 
-PUBLIC_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/version", "/version/"})
+PUBLIC_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/version", "/version/"}) | join.PUBLIC_PATHS
 
 
 @dataclass
@@ -149,6 +149,7 @@ class APIServer:
                                    unreachable_toleration_seconds=cfg.default_unreachable_toleration_seconds)
         self.ostore = ObjectStore(self.store, registry, self.caches, self.admission)
         self.tokens: dict[str, User] = load_token_file(cfg.token_auth_file) if cfg.token_auth_file else {}
+        self.join_token: join.JoinToken | None = None  # made at start (join.py): agents' bootstrap secret
         self.trimmer = MemoryTrimmer()
         self.handlers = ResourceHandlers(registry, self.ostore, self.trimmer.soon)
         self.handlers.proxy = KubeletProxy(registry, self.ostore, self.certs)
@@ -158,7 +159,9 @@ class APIServer:
     # ---- lifecycle -----------------------------------------------------------
     async def start(self) -> None:
         Path(self.cfg.data_dir).mkdir(parents=True, exist_ok=True)
-        self.certs.ensure()
+        self.certs.ensure(extra_ips=[a for a in (self.cfg.advertise_address, self.cfg.bind_address)
+                                     if a not in ("", "0.0.0.0", "::")])
+        self.join_token = join.ensure_token(self.cfg.data_dir, self.certs.ca_crt.read_bytes())
         await self.store.start()
         await self.caches.start()
         await self._bootstrap()
@@ -176,6 +179,8 @@ class APIServer:
         if self.cfg.kubeconfig:
             write_kubeconfig(self.cfg.kubeconfig, self.certs.kubeconfig(self.url))
         log.info("API server listening on %s", self.url)
+        log.info("join token (k8py agent --token, also in %s): %s", join.token_path(self.cfg.data_dir),
+                 self.join_token)
 
     @property
     def url(self) -> str:
@@ -281,6 +286,9 @@ class APIServer:
                 user = _peer_user(request) or self._token_user(request)
                 if user is None:
                     raise errors.unauthorized()
+                if not join.allowed(user.groups, request.path):
+                    raise errors.APIError(403, "Forbidden", f'forbidden: User "{user.name}" cannot '
+                                                            f'{request.method.lower()} path "{request.path}"')
                 request["user"] = user
             return await self._route(request)
         except errors.APIError as e:
@@ -299,10 +307,13 @@ class APIServer:
         """The user a static bearer token names (tried after the client
         certificate, as kube-apiserver's authenticators are); None for no
         token or an unknown one, which is a 401."""
-        if not self.tokens:
-            return None
         token = _bearer_token(request)
-        return self.tokens.get(token) if token is not None else None
+        if token is None:
+            return None
+        jt = self.join_token
+        if jt is not None and join.secret_matches(jt.secret, token):
+            return User(join.BOOTSTRAP_USER, (join.BOOTSTRAP_GROUP, "system:authenticated"))
+        return self.tokens.get(token)
 
     async def _route(self, request: web.Request) -> web.StreamResponse:
         path = request.path
@@ -340,6 +351,8 @@ class APIServer:
             return await self.handlers.handle(request, parts[1], parts[2], parts[3:])
         if head == "openapi":
             return self._openapi(request, parts)
+        if path in join.BOOTSTRAP_PATHS:
+            return await self._join(request)
         raise errors.APIError(404, "NotFound", "the server could not find the requested resource")
 
     def _openapi(self, request: web.Request, parts: list[str]) -> web.Response:
@@ -352,6 +365,22 @@ class APIServer:
         else:
             raise errors.APIError(404, "NotFound", "the server could not find the requested resource")
         return web.Response(status=status, headers=headers, body=body)
+
+    async def _join(self, request: web.Request) -> web.Response:
+        """The join endpoints (join.py): the CA bundle, and a node's or the proxy's client certificate."""
+        if request.path == join.CACERTS_PATH:
+            if request.method not in ("GET", "HEAD"):
+                raise errors.method_not_allowed()
+            return web.Response(body=self.certs.ca_crt.read_bytes(), content_type="application/x-pem-file")
+        if request.method != "POST":
+            raise errors.method_not_allowed()
+        body = await request.content.read(join.MAX_CSR_BYTES + 1)
+        try:
+            pem = await asyncio.to_thread(join.sign_csr, self.certs.ca_crt, self.certs.ca_key, body)
+        except join.CSRError as e:
+            raise errors.bad_request(str(e)) from None
+        log.info("signed a client certificate for %s (%s)", join.check_csr(body)[1], request["user"].name)
+        return web.Response(body=pem, content_type="application/x-pem-file")
 
 
 class MemoryTrimmer:

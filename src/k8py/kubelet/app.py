@@ -41,6 +41,9 @@ def add_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cluster-domain", default="cluster.local")
     p.add_argument("--service-cidr", default="10.43.0.0/16",
                    help="routed through the pod bridge, so that service traffic stays on the node")
+    p.add_argument("--cluster-cidr", default="",
+                   help="the cluster's pod CIDR: routed through the bridge inside pods, and every other "
+                        "node's podCIDR in it routed to that node (host-gw, routes.py); default: neither")
     p.add_argument("--max-pods", type=int, default=110)
     p.add_argument("--node-labels", default="")
     p.add_argument("--register-with-taints", default="")
@@ -82,7 +85,8 @@ def config(args: argparse.Namespace) -> KubeletConfig:
         container_log_max_size=parse_quantity(args.container_log_max_size).value(),
         container_log_max_files=args.container_log_max_files,
         cluster_dns=tuple(x for x in args.cluster_dns.split(",") if x), cluster_domain=args.cluster_domain,
-        service_cidr=args.service_cidr, max_pods=args.max_pods, node_labels=parse_labels(args.node_labels),
+        service_cidr=args.service_cidr, cluster_cidr=args.cluster_cidr, max_pods=args.max_pods,
+        node_labels=parse_labels(args.node_labels),
         register_with_taints=args.register_with_taints, registry_mirrors=mirrors,
         insecure_registries=tuple(args.insecure_registry), status_update_period=args.node_status_update_frequency,
         image_gc_high=args.image_gc_high_threshold, image_gc_low=args.image_gc_low_threshold)

@@ -75,6 +75,7 @@ class KubeletConfig:
     cluster_dns: tuple[str, ...] = ()
     cluster_domain: str = "cluster.local"
     service_cidr: str = "10.43.0.0/16"
+    cluster_cidr: str = ""                      # set: pods route it via the bridge; host-gw routes (routes.py)
     max_pods: int = 110
     node_labels: dict[str, str] = field(default_factory=dict)
     register_with_taints: str = ""
@@ -157,7 +158,8 @@ class Kubelet:
         from .network import PodNetwork, PodNetworkConfig
         self.network = PodNetwork(PodNetworkConfig(
             pod_cidr=cidr, bridge=self.cfg.bridge, data_dir=self.cfg.cni_data_dir,
-            routes=(self.cfg.service_cidr,) if self.cfg.service_cidr else (), cni_path=self.cfg.cni_bin_dirs))
+            routes=tuple(c for c in (self.cfg.service_cidr, self.cfg.cluster_cidr) if c),
+            cni_path=self.cfg.cni_bin_dirs))
         log.info("pod network: %s on bridge %s", cidr, self.cfg.bridge)
         for w in self.workers.values():
             w.poke()
@@ -215,6 +217,10 @@ class Kubelet:
             self._tasks.append(asyncio.create_task(self._mirror_loop(), name="mirror pods"))
             self._tasks.append(asyncio.create_task(self._image_gc_loop(), name="image gc"))
             self._tasks.append(asyncio.create_task(self.stats.run(), name="stats"))
+            if cfg.cluster_cidr:
+                from .routes import HostGwRoutes
+                self._tasks.append(asyncio.create_task(
+                    HostGwRoutes(self.client, cfg.node_name, cfg.cluster_cidr).run(), name="host-gw routes"))
             await informer.synced.wait()
             self.pods_synced.set()
             await self._remove_orphans()
