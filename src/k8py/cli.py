@@ -75,6 +75,8 @@ COMPONENTS = {
     "hollow-nodes": ("k8py.hollow.app", "run simulated nodes (hollow kubelets)"),
     "kubelet": ("k8py.kubelet.app", "run the node agent (pods as real containers)"),
     "proxy": ("k8py.proxy.app", "run the service proxy (nftables)"),
+    "ingress": ("k8py.ingress.app", "run the ingress controller"),
+    "dns": ("k8py.dns.app", "run the cluster DNS server"),
 }
 
 
