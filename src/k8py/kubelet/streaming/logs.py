@@ -160,6 +160,11 @@ async def stream_log(path: str, opts: LogOptions, write: Callable[[bytes], Await
                 await em.records(_parse(lines))
                 continue
             if _rotated(path, f):
+                # what was written to the old file between the last read and the rename comes first
+                rest = f.read()
+                if rest:
+                    lines = (buf + rest).split(b"\n")
+                    await em.records(_parse(lines[:-1]))
                 f.close()
                 f = await _reopen(path)
                 buf = b""
