@@ -184,7 +184,12 @@ class APIServer:
 
     @property
     def url(self) -> str:
-        return f"https://127.0.0.1:{self.cfg.port}"
+        """Where this machine's clients (the admin kubeconfig) reach the server: loopback, unless it
+        listens on one address only."""
+        host = self.cfg.bind_address
+        if host in ("", "0.0.0.0", "::"):
+            host = "127.0.0.1"
+        return f"https://[{host}]:{self.cfg.port}" if ":" in host else f"https://{host}:{self.cfg.port}"
 
     async def stop(self) -> None:
         for t in self._bg:
