@@ -9,14 +9,16 @@ makes the same Service (ports 53/UDP ``dns`` and 53/TCP ``dns-tcp``, label
 EndpointSlice at ``--advertise-address`` (IP[:PORT], the port defaulting
 to the listening one), so that kube-proxy sends 10.43.0.10:53 from pods to
 this process.  The objects are re-made if deleted or changed, and left in
-place on exit (a restarting DNS server keeps its address)."""
+place on exit (a restarting DNS server keeps its address).  The API
+refuses loopback addresses in endpoints, so the advertised address is the
+node's own (one that pods can reach), not 127.0.0.1."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
-from typing import Any
+from typing import Any, Callable
 
 from ..client.app import make_client
 from ..client.rest import APIError, Client, is_already_exists, is_not_found, resource
@@ -92,7 +94,8 @@ async def main(args: argparse.Namespace) -> int:
              ", ".join(f"{h}:{p}" for h, p in ups) or "none")
     health = None
     if args.health_port:
-        health = await _health(host if host not in ("0.0.0.0", "::") else "0.0.0.0", args.health_port, view)
+        health = await _health(host if host not in ("0.0.0.0", "::") else "0.0.0.0", args.health_port,
+                               lambda: view.synced and (keeper is None or keeper.ensured))
     tasks = [asyncio.create_task(keeper.run(), name="kube-dns service")] if keeper else []
     try:
         await asyncio.Event().wait()
@@ -108,16 +111,17 @@ async def main(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _health(host: str, port: int, view: ClusterView) -> Any:
+async def _health(host: str, port: int, ready_fn: Callable[[], bool]) -> Any:
     """``/health`` (the process answers) and ``/ready`` (the informers have
-    synced), as CoreDNS's health and ready plugins."""
+    synced and, with --create-service, kube-dns has been made once), as
+    CoreDNS's health and ready plugins."""
     from aiohttp import web
 
     async def health(_req: web.Request) -> web.Response:
         return web.Response(text="OK")
 
     async def ready(_req: web.Request) -> web.Response:
-        return web.Response(text="OK") if view.synced else web.Response(status=503, text="not synced")
+        return web.Response(text="OK") if ready_fn() else web.Response(status=503, text="not synced")
 
     app = web.Application()
     app.router.add_get("/health", health)
@@ -140,6 +144,7 @@ class ServiceKeeper:
         self.ip = ip
         self.port = port
         self._poke = asyncio.Event()
+        self.ensured = False  # one full pass done
 
     def poke(self) -> None:
         self._poke.set()
@@ -180,6 +185,7 @@ class ServiceKeeper:
         while True:
             try:
                 await self.ensure()
+                self.ensured = True
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # noqa: BLE001 - the API may be away; try again
