@@ -53,6 +53,8 @@ class Backends:
                     await resp.write(f"part{i};".encode())
                 await resp.write_eof()
                 return resp
+            if req.path == "/slow":
+                await asyncio.sleep(2)
             if req.path == "/ws":
                 ws = web.WebSocketResponse()
                 await ws.prepare(req)
@@ -106,9 +108,10 @@ def table(routes: dict[str, list[tuple[str, bool, Backend]]], default: Backend |
     return t
 
 
-async def with_proxy(fn: Callable[[IngressProxy, Backends, int, int], Awaitable[None]]) -> None:
+async def with_proxy(fn: Callable[[IngressProxy, Backends, int, int], Awaitable[None]],
+                     read_timeout: float = 10) -> None:
     backends = Backends()
-    proxy = IngressProxy(read_timeout=10)
+    proxy = IngressProxy(read_timeout=read_timeout)
     try:
         http, https = await proxy.start("127.0.0.1", 0, 0)
         await fn(proxy, backends, http, https)
@@ -296,3 +299,14 @@ def test_websocket_upgrade() -> None:
                     await ws.send_str(f"m{i}")
                     assert (await ws.receive_str()) == f"a:m{i}"
     run(with_proxy(body))
+
+
+def test_backend_too_slow_is_504_and_the_next_request_is_served() -> None:
+    async def body(proxy: IngressProxy, bk: Backends, http: int, _https: int) -> None:
+        proxy.swap(table({"": [("", False, Backend("a", [await bk.start("a")]))]}))
+        async with aiohttp.ClientSession() as s:
+            async with s.get(f"http://127.0.0.1:{http}/slow") as r:
+                assert r.status == 504
+            async with s.get(f"http://127.0.0.1:{http}/fast") as r:
+                assert r.status == 200 and (await r.json())["path"] == "/fast"
+    run(with_proxy(body, read_timeout=0.5))
