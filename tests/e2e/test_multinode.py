@@ -93,7 +93,9 @@ def ready(p: dict) -> bool:
 
 
 def wget(mn: MultiNodeCluster, url: str, timeout: float = 3) -> str:
-    p = mn.kubectl("exec", "client", "--", "wget", "-qO-", "-T", str(int(timeout)), url, check=False, timeout=30)
+    # busybox wget -T crashes (SIGSEGV) here: timeout(1) bounds it instead
+    p = mn.kubectl("exec", "client", "--", "timeout", str(int(timeout)), "wget", "-qO-", url, check=False,
+                   timeout=30)
     if p.returncode != 0:
         raise AssertionError(f"wget {url}: {p.returncode} {p.stderr.strip()}")
     return p.stdout

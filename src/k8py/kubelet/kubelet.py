@@ -103,6 +103,7 @@ class Kubelet:
         self.mirrors: dict[str, Obj] = {}          # "<ns>/<name>" -> mirror pod in the API
         self.services: dict[str, Obj] = {}
         self.network: Any = None
+        self.node_subnet = ""                      # host-gw (--cluster-cidr): the nodes' link, routed in pods
         self.cgroups = False
         self.volumes_take_env = True
         self._tasks: list[asyncio.Task[Any]] = []
@@ -158,7 +159,7 @@ class Kubelet:
         from .network import PodNetwork, PodNetworkConfig
         self.network = PodNetwork(PodNetworkConfig(
             pod_cidr=cidr, bridge=self.cfg.bridge, data_dir=self.cfg.cni_data_dir,
-            routes=tuple(c for c in (self.cfg.service_cidr, self.cfg.cluster_cidr) if c),
+            routes=tuple(c for c in (self.cfg.service_cidr, self.cfg.cluster_cidr, self.node_subnet) if c),
             cni_path=self.cfg.cni_bin_dirs))
         log.info("pod network: %s on bridge %s", cidr, self.cfg.bridge)
         for w in self.workers.values():
@@ -179,6 +180,9 @@ class Kubelet:
         for d in (cfg.root_dir, cfg.log_dir):
             os.makedirs(d, exist_ok=True)
         self.runtime = self._make_runtime()
+        if cfg.cluster_cidr:
+            from .routes import node_subnet
+            self.node_subnet = await node_subnet(self.node_ip)
         await self.runtime.recover()
         for sid, config in await self.runtime.list_sandboxes():
             self.recovered[config.uid] = sid

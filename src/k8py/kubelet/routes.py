@@ -110,6 +110,36 @@ async def remove_all() -> int:
     return n
 
 
+MASQ_TABLE = "k8py-hostgw"
+
+
+async def node_subnet(node_ip: str) -> str:
+    """The prefix of the link that carries the node's InternalIP (the nodes' shared link, which
+    host-gw needs): pods route it through their bridge so that they can answer node addresses
+    (NodePorts and health checks arrive from them); "" when no local address is the node IP."""
+    rc, out = await _ip("-j", "addr", "show")
+    if rc != 0:
+        return ""
+    for link in json.loads(out or "[]"):
+        for a in link.get("addr_info") or ():
+            if a.get("local") == node_ip and a.get("prefixlen") is not None:
+                return str(ipaddress.ip_interface(f"{node_ip}/{a['prefixlen']}").network)
+    return ""
+
+
+async def ensure_masquerade(cluster_cidrs: list[Net]) -> None:
+    """Pod traffic to anything outside the pod network leaves with the node's address (flannel's
+    --ip-masq): the other end has no route back to pod addresses, and must not answer them
+    through its own default route. One nftables table of ours, replaced whole."""
+    rules = "".join(f"    ip saddr {c} ip daddr != {c} masquerade\n" for c in cluster_cidrs if c.version == 4)
+    script = (f"table ip {MASQ_TABLE} {{}}\ndelete table ip {MASQ_TABLE}\n"
+              f"table ip {MASQ_TABLE} {{\n  chain postrouting {{\n"
+              f"    type nat hook postrouting priority srcnat + 10; policy accept;\n{rules}  }}\n}}\n")
+    rc, out, err = await execute.run(["nft", "-f", "-"], input=script.encode(), timeout=10)
+    if rc != 0:
+        log.warning("host-gw: cannot install the masquerade table: %s", err.decode(errors="replace").strip())
+
+
 class HostGwRoutes:
     """Keeps this node's routes to the other nodes' podCIDRs (started by the kubelet)."""
 
@@ -163,6 +193,7 @@ class HostGwRoutes:
     async def run(self) -> None:
         self.informer.start()
         try:
+            await ensure_masquerade(self.cluster_cidrs)
             await self.informer.synced.wait()
             while True:
                 self._dirty.clear()
