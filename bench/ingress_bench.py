@@ -61,13 +61,11 @@ def serve_aiohttp(port: int) -> None:
         return web.Response(body=PAGE, content_type="text/html")
     app = web.Application()
     app.router.add_get("/{tail:.*}", page)
-    try:
+    try:  # on uvloop, as the proxy: the comparison is of the two programs, not of two loops
         import uvloop
-        loop_factory = uvloop.new_event_loop
-    except ImportError:
-        loop_factory = None
-    if loop_factory:
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    except ImportError:
+        pass
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
 
 
