@@ -118,6 +118,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="run the control plane only, no kubelet on this machine")
     server.add_argument("--kubelet-arg", action="append", default=[],
                         help="extra flag for the kubelet (repeatable), e.g. --kubelet-arg=--max-pods=50")
+    server.add_argument("--disable", action="append", default=[], choices=("proxy", "dns", "ingress"),
+                        help="do not run this node component (repeatable)")
+    server.add_argument("--kube-proxy-arg", action="append", default=[], help="extra flag for k8py proxy")
+    server.add_argument("--dns-arg", action="append", default=[], help="extra flag for k8py dns")
+    server.add_argument("--ingress-arg", action="append", default=[], help="extra flag for k8py ingress")
     sub.add_parser("agent", help="join this machine to a cluster as a node (--server URL --token TOKEN)",
                    add_help=False)
     sub.add_parser("images", help="manage the node's images (import, ls, rm, pull, build-busybox)", add_help=False)
@@ -139,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
                 disable_controller_manager=args.disable_controller_manager,
                 scheduler_args=args.kube_scheduler_arg,
                 controller_manager_args=args.kube_controller_manager_arg,
-                disable_agent=args.disable_agent, kubelet_args=args.kubelet_arg)
+                disable_agent=args.disable_agent, kubelet_args=args.kubelet_arg, disable=args.disable,
+                proxy_args=args.kube_proxy_arg, dns_args=args.dns_arg, ingress_args=args.ingress_arg)
 
             async def run(cfg):  # type: ignore[no-redef]
                 await supervisor.run(cfg, opts)

@@ -70,6 +70,86 @@ class ServerOptions:
     controller_manager_args: list[str] = field(default_factory=list)
     disable_agent: bool = False
     kubelet_args: list[str] = field(default_factory=list)
+    disable: list[str] = field(default_factory=list)       # of "proxy", "dns", "ingress" (k3s's --disable)
+    proxy_args: list[str] = field(default_factory=list)
+    dns_args: list[str] = field(default_factory=list)
+    ingress_args: list[str] = field(default_factory=list)
+    cluster_cidr: str = "10.42.0.0/16"
+    service_cidr: str = "10.43.0.0/16"
+    cluster_dns: str = "10.43.0.10"
+
+
+def _flag(args: list[str], name: str) -> str | None:
+    """The value of --name=VALUE or --name VALUE in a flag list (the last one wins)."""
+    out = None
+    for i, a in enumerate(args):
+        if a.startswith(name + "="):
+            out = a.split("=", 1)[1]
+        elif a == name and i + 1 < len(args):
+            out = args[i + 1]
+    return out
+
+
+@dataclass
+class NodePlan:
+    """What the server's own node runs, derived once so that kubelet, proxy, DNS and ingress agree."""
+    name: str
+    ip: str
+    bridge: str
+    tag: str
+
+
+def node_plan(cfg: Config, opts: ServerOptions) -> NodePlan:
+    import hashlib
+    import os
+    import socket
+
+    from .kubelet.node import detect_node_ip
+    data = os.path.abspath(cfg.data_dir)
+    tag = "" if data == "/var/lib/k8py" else hashlib.sha256(data.encode()).hexdigest()[:8]
+    name = (_flag(opts.kubelet_args, "--hostname-override") or socket.gethostname()).lower()
+    ip = _flag(opts.kubelet_args, "--node-ip") or (
+        cfg.advertise_address if cfg.advertise_address not in ("127.0.0.1", "::1", "0.0.0.0", "") else
+        detect_node_ip())
+    return NodePlan(name, ip, f"k8py{tag}" if tag else "k8py0", tag)
+
+
+def node_children(cfg: Config, opts: ServerOptions) -> list[Child]:
+    """The server's own node: kubelet, and unless disabled the proxy, the cluster DNS and the ingress
+    controller, as k3s runs its agent, kube-proxy, CoreDNS and Traefik. DNS is a host process on the
+    node's address behind the kube-dns Service (10.43.0.10); it needs an address pods can reach, so a
+    loopback node address leaves it out."""
+    import os
+    plan = node_plan(cfg, opts)
+    dns = "dns" not in opts.disable and not plan.ip.startswith("127.")
+    kubelet_extra = list(opts.kubelet_args)
+    if dns and _flag(kubelet_extra, "--cluster-dns") is None:
+        kubelet_extra.append(f"--cluster-dns={opts.cluster_dns}")
+    root = os.geteuid() == 0
+    if root and _flag(kubelet_extra, "--cluster-cidr") is None:  # host-gw routes to the nodes that join
+        kubelet_extra.append(f"--cluster-cidr={opts.cluster_cidr}")
+    out = [Child("kubelet", _k8py(*kubelet_argv(cfg, kubelet_extra)))]
+    if "proxy" not in opts.disable and not root:
+        log.warning("service proxy not started: nftables needs root (Services' virtual IPs will not answer)")
+    elif "proxy" not in opts.disable:
+        table = f"k8py-proxy-{plan.tag}" if plan.tag else "k8py-proxy"
+        out.append(Child("proxy", _k8py(
+            "proxy", "--kubeconfig", cfg.kubeconfig, "--hostname-override", plan.name, "--bridge", plan.bridge,
+            "--nft-table", table, "--cluster-cidr", opts.cluster_cidr, "--service-cidr", opts.service_cidr,
+            *opts.proxy_args)))
+    if dns:
+        out.append(Child("dns", _k8py(
+            "dns", "--kubeconfig", cfg.kubeconfig, "--listen", f"{plan.ip}:53", "--create-service",
+            "--service-ip", opts.cluster_dns, "--advertise-address", plan.ip, "--health-port", "0",
+            *opts.dns_args)))
+    elif "dns" not in opts.disable:
+        log.warning("cluster DNS not started: the node address %s is loopback, which pods cannot reach", plan.ip)
+    if "ingress" not in opts.disable:
+        ports = [] if root else ["--http-port", "8080", "--https-port", "8443"]  # no low ports without root
+        out.append(Child("ingress", _k8py(
+            "ingress", "--kubeconfig", cfg.kubeconfig, "--hostname-override", plan.name, *ports,
+            *opts.ingress_args)))
+    return out
 
 
 def kubelet_argv(cfg: Config, extra: list[str]) -> list[str]:
@@ -109,7 +189,7 @@ async def run(cfg: Config, opts: ServerOptions) -> None:
         children.append(Child("scheduler", _k8py(
             "scheduler", "--kubeconfig", cfg.kubeconfig, *opts.scheduler_args)))
     if not opts.disable_agent:
-        children.append(Child("kubelet", _k8py(*kubelet_argv(cfg, opts.kubelet_args))))
+        children += node_children(cfg, opts)
     tasks = [asyncio.create_task(c.keep_running(stopping)) for c in children]
     await stopping.wait()
     await asyncio.gather(*(c.stop() for c in children))

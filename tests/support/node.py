@@ -32,6 +32,10 @@ class NodeCluster(Cluster):
                 # a pod subnet of its own, so that two clusters on one machine never share a route
                 f"--kube-controller-manager-arg=--cluster-cidr=10.42.{random.randint(1, 254)}.0/24",
                 "--kube-controller-manager-arg=--node-cidr-mask-size=24",
+                # the tests of Services, DNS and Ingress start their own, on their own tables and ports
+                "--disable=proxy", "--disable=dns", "--disable=ingress",
+                # one node: no host-gw routes and no masquerade table in the machine's namespace
+                "--kubelet-arg=--cluster-cidr=",
                 *(f"--kubelet-arg={a}" for a in kubelet_args), *extra]
         super().__init__(*args, agent=True)
         self.node_name = "k8py-node"
