@@ -10,11 +10,17 @@ the proxy.  Rebuilding is cheap next to a request path that never locks.
 
 status.loadBalancer.ingress of every Ingress we serve is set to the
 published addresses, written only when it differs (ingress-nginx's status
-sync)."""
+sync).  A controller runs on every node, and each answers on its node's
+address, so without ``--publish-address`` the published addresses are
+those of every Ready node (ExternalIP, or InternalIP when it has none),
+sorted, as ServiceLB fills in a LoadBalancer Service: all controllers then
+compute the same list from the same Nodes, instead of each writing its own
+node's address over the others' (which made the status flap)."""
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import socket
 from typing import Any, Callable
@@ -46,6 +52,32 @@ def _trim_slice(o: Obj) -> Obj:
                           for e in o.get("endpoints") or ()]}
 
 
+def node_ready(node: Obj) -> bool:
+    for c in (node.get("status") or {}).get("conditions") or ():
+        if c.get("type") == "Ready":
+            return c.get("status") == "True"
+    return False
+
+
+def ready_node_addresses(nodes: list[Obj]) -> list[str]:
+    """Every Ready node's ExternalIPs, or its InternalIPs when it has none; IPv4 first, sorted."""
+    ips: set[str] = set()
+    for n in nodes:
+        if not node_ready(n):
+            continue
+        addrs = (n.get("status") or {}).get("addresses") or ()
+        ext = [a["address"] for a in addrs if a.get("type") == "ExternalIP" and a.get("address")]
+        ips.update(ext or [a["address"] for a in addrs if a.get("type") == "InternalIP" and a.get("address")])
+    return sorted(ips, key=lambda a: (ipaddress.ip_address(a).version, ipaddress.ip_address(a)))
+
+
+def _trim_node(o: Obj) -> Obj:
+    st = o.get("status") or {}
+    return {"metadata": {k: o["metadata"].get(k) for k in ("name", "resourceVersion")},
+            "status": {"addresses": st.get("addresses"),
+                       "conditions": [c for c in st.get("conditions") or () if c.get("type") == "Ready"]}}
+
+
 def _tls_only(o: Obj) -> Obj | None:
     """Only Secrets that hold a certificate and key are cached."""
     data = o.get("data") or {}
@@ -65,6 +97,7 @@ class IngressController:
         self.class_name = class_name
         self.create_class = create_class
         self.publish = list(publish or [])
+        self.publish_nodes = not self.publish  # follow the Ready nodes' addresses
         self.node_name = node_name or socket.gethostname().lower()
         self.debounce = debounce
         self.factory = InformerFactory(client)
@@ -100,14 +133,18 @@ class IngressController:
         self._watch("Service", self.services)
         self._watch("EndpointSlice", self.slices)
         self._watch("Secret", self.secrets)
+        if self.publish_nodes:
+            self.nodes = f.informer(NODES, transform=_trim_node)
+            self.nodes.add_handler(on_add=self._nodes_changed, on_update=lambda _o, _n: self._nodes_changed(),
+                                   on_delete=self._nodes_changed)
         if self.create_class:
             await self.ensure_class()
         f.start()
         tasks = []
         try:
             await f.wait_for_sync()
-            if not self.publish:
-                tasks.append(asyncio.create_task(self._find_node_address()))
+            if self.publish_nodes:
+                self._nodes_changed()
             tasks.append(asyncio.create_task(self._status_loop()))
             self._dirty.set()
             while True:
@@ -169,24 +206,13 @@ class IngressController:
     def _status_kick(self) -> None:
         self._status_event.set()
 
-    async def _find_node_address(self) -> None:
-        """The node's InternalIP(s), once the node is registered."""
-        while True:
-            try:
-                node = await self.client.get(NODES, self.node_name)
-                addrs = [a["address"] for a in (node.get("status") or {}).get("addresses") or ()
-                         if a.get("type") == "InternalIP"]
-                if addrs:
-                    self.publish = addrs
-                    log.info("publishing %s (node %s)", ", ".join(addrs), self.node_name)
-                    self._status_kick()
-                    return
-            except APIError as e:
-                if e.code != 404:
-                    log.warning("reading node %s: %s", self.node_name, e)
-            except OSError as e:
-                log.warning("reading node %s: %s", self.node_name, e)
-            await asyncio.sleep(2)
+    def _nodes_changed(self, *_: Any) -> None:
+        """Node heartbeats arrive often: the status is kicked only when the address list changes."""
+        addrs = ready_node_addresses(self.nodes.store.list())
+        if addrs != self.publish:
+            log.info("publishing %s (the Ready nodes)", ", ".join(addrs) or "nothing")
+            self.publish = addrs
+            self._status_kick()
 
     async def _status_loop(self) -> None:
         ev = self._status_event
