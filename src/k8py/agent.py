@@ -16,8 +16,9 @@ As k3s's agent does:
    with the secret as bearer token, and the CA signs it.  The certificates
    and kubeconfigs are kept under ``<data-dir>/agent/`` and reused on restart
    while they still chain to the token's CA and are not about to expire.
-3. **Run the node.**  ``k8py kubelet`` and ``k8py proxy`` (when that module
-   exists) as child processes, restarted if they die, stopped with the agent.
+3. **Run the node.**  ``k8py kubelet``, ``k8py proxy`` (when that module
+   exists) and ``k8py ingress`` (ports 80 and 443; ``--disable-ingress``) as
+   child processes, restarted if they die, stopped with the agent.
    The kubelet gets ``--cluster-cidr``: pods route the cluster's pod CIDR
    through their bridge, and the kubelet keeps host-gw routes to the other
    nodes' podCIDRs (``kubelet/routes.py``).
@@ -88,6 +89,9 @@ def add_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kubelet-arg", action="append", default=[], help="extra kubelet flag (repeatable)")
     p.add_argument("--kube-proxy-arg", action="append", default=[], help="extra proxy flag (repeatable)")
     p.add_argument("--disable-kube-proxy", action="store_true")
+    p.add_argument("--ingress-arg", action="append", default=[], help="extra ingress controller flag (repeatable)")
+    p.add_argument("--disable-ingress", action="store_true",
+                   help="do not run the Ingress controller (k8py ingress, ports 80 and 443) on this node")
     p.add_argument("-v", "--verbose", action="store_true")
 
 
@@ -316,6 +320,14 @@ def proxy_argv(kubeconfig: Path, node_name: str, cluster_cidr: str, service_cidr
     return args + list(extra)
 
 
+def ingress_argv(kubeconfig: Path, node_name: str, extra: list[str]) -> list[str]:
+    """``k8py ingress``'s flags: one controller per node, as k3s's Traefik answers on every node
+    through ServiceLB. It runs as the proxy's identity (cluster-wide reads, Ingress status): the
+    join endpoint signs only node and proxy certificates, and the ingress controller, like the
+    proxy, is a cluster-wide component that happens to run on this node."""
+    return ["ingress", "--kubeconfig", str(kubeconfig), "--hostname-override", node_name, *extra]
+
+
 async def run(args: argparse.Namespace) -> int:
     from . import supervisor
     from .cli import default_data_dir
@@ -344,6 +356,9 @@ async def run(args: argparse.Namespace) -> int:
             log.warning("k8py proxy is missing (no k8py.proxy.app): Services will not work on this node")
         else:
             children.append(supervisor.Child("proxy", k8py(*pargv)))
+    if not args.disable_ingress:
+        children.append(supervisor.Child("ingress", k8py(*ingress_argv(kcs["kube-proxy"], node_name,
+                                                                       args.ingress_arg))))
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
