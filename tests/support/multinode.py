@@ -24,6 +24,13 @@ data dir, as ``k8py agent`` does).  Images are imported into each node's store b
 The bridge does not hand its traffic to the host's iptables/nftables (``nf_call_iptables 0``),
 so whatever else runs on the host cannot filter or rewrite traffic between the nodes.
 
+With ``dns=True`` the cluster DNS runs as ``k8py server`` runs it next to its node: ``k8py dns`` a
+host process on the bridge address, port 53 (``--create-service``: kube-system/kube-dns at
+10.43.0.10, its endpoints that address), and every agent's kubelet gets ``--cluster-dns
+10.43.0.10``. Pods reach it through their node's proxy (10.43.0.10 -> the bridge address,
+masqueraded to the node's address on the way out). Names outside the cluster are not forwarded
+anywhere (an empty resolv.conf: SERVFAIL), so nothing leaves the machine.
+
 Teardown deletes workloads and pods through the API, stops each agent by its pid, removes what
 each node's kubelet left (``clean_node``, run inside the node's namespace), deletes the
 namespaces, veths and the bridge by name, and checks that none of them is left.
@@ -51,6 +58,7 @@ from tests.e2e.conftest import K8PY, ROOT, Server, free_port, stop_process
 from tests.support.cluster import wait_for
 
 NETNS_DIR = "/run/netns"
+CLUSTER_DNS = "10.43.0.10"
 
 
 def sh(*argv: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess[str]:
@@ -120,6 +128,8 @@ class MultiNodeCluster:
     count: int = 3
     server_args: tuple[str, ...] = ()
     agent_args: tuple[str, ...] = ()
+    dns: bool = False                     # run k8py dns for the cluster (kubelets get --cluster-dns)
+    dns_port: int = 53
     hex: str = field(default_factory=lambda: secrets.token_hex(3))
     nodes: dict[str, Node] = field(default_factory=dict)
 
@@ -128,6 +138,8 @@ class MultiNodeCluster:
         self.bridge = f"k8pymn{self.hex}"
         self.x = 0
         self.server: Server | None = None
+        self.dns_proc: subprocess.Popen[bytes] | None = None
+        self.dns_log: Any = None
         self.made_links: list[str] = []
         self.made_netns: list[str] = []
 
@@ -172,6 +184,8 @@ class MultiNodeCluster:
         self.server.start()
         token = wait_for(lambda: _read(os.path.join(self.server.data_dir, "token")), 10, what="join token")
         self.token = token.strip()
+        if self.dns:
+            self.start_dns()
         for n in self.nodes.values():
             self.start_agent(n)
         wait_for(lambda: all(self.node_ready(n) for n in self.nodes), timeout, interval=0.5,
@@ -193,10 +207,32 @@ class MultiNodeCluster:
         sh(K8PY, "images", "import", self.archive, "--data-dir", node.data_dir, timeout=120)
         self.nodes[name] = node
 
+    def start_dns(self) -> None:
+        """``k8py dns`` on the bridge address, with the flags ``k8py server`` gives its own."""
+        assert self.server is not None
+        resolv = os.path.join(self.dir, "dns-resolv.conf")
+        with open(resolv, "w"):
+            pass  # no upstream: the cluster's own names only
+        addr = f"{self.bridge_ip}:{self.dns_port}"
+        self.dns_log = open(os.path.join(self.dir, "dns.log"), "ab")
+        self.dns_proc = subprocess.Popen(
+            [K8PY, "dns", "--kubeconfig", self.server.kubeconfig, "--listen", addr, "--create-service",
+             "--service-ip", CLUSTER_DNS, "--advertise-address", addr, "--health-port", "0",
+             "--resolv-conf", resolv],
+            stdout=self.dns_log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=str(ROOT))
+
+    def stop_dns(self) -> None:
+        stop_process(self.dns_proc, signal.SIGTERM, grace=10)
+        self.dns_proc = None
+        if self.dns_log is not None:
+            self.dns_log.close()
+            self.dns_log = None
+
     def start_agent(self, n: Node) -> None:
         argv = n.nsenter(K8PY, "agent", "--server", self.server_url, "--token", self.token,
                          "--hostname-override", n.name, "--data-dir", n.data_dir, "--node-ip", n.ip,
                          "--kubelet-arg=--sync-frequency=2", "--kubelet-arg=--crashloop-backoff=2",
+                         *(("--kubelet-arg=--cluster-dns=" + CLUSTER_DNS,) if self.dns else ()),
                          *self.agent_args)
         n.log = open(os.path.join(n.data_dir, "agent.log"), "ab")
         n.proc = subprocess.Popen(argv, stdout=n.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -217,6 +253,8 @@ class MultiNodeCluster:
         out = []
         if self.server is not None:
             out.append("--- server ---\n" + self.server.tail())
+        if self.dns:
+            out.append("--- dns ---\n" + _read(os.path.join(self.dir, "dns.log"))[-4000:])
         for n in self.nodes.values():
             out.append(f"--- agent {n.name} ---\n" + n.tail())
         return "\n".join(out)
@@ -277,6 +315,7 @@ class MultiNodeCluster:
             for n in self.nodes.values():
                 self._remove_node(n)
         finally:
+            self.stop_dns()
             if self.server is not None:
                 self.server.stop()
             for ns in list(self.made_netns):
