@@ -57,13 +57,13 @@ class NodeCluster(Cluster):
     def pod_json(self, name: str, ns: str = "default") -> dict[str, Any]:
         return json.loads(self.kubectl("get", "pod", name, "-n", ns, "-o", "json").stdout)
 
-    def wait_phase(self, name: str, phase: str = "Running", ns: str = "default", timeout: float = 60) -> dict:
+    def wait_phase(self, name: str, phase: str = "Running", ns: str = "default", timeout: float = 120) -> dict:
         def check() -> dict | None:
             pod = self.pod_json(name, ns)
             return pod if pod.get("status", {}).get("phase") == phase else None
         return wait_for(check, timeout, what=f"pod {name} {phase}")
 
-    def wait_ready(self, name: str, ns: str = "default", timeout: float = 60) -> dict:
+    def wait_ready(self, name: str, ns: str = "default", timeout: float = 120) -> dict:
         def check() -> dict | None:
             pod = self.pod_json(name, ns)
             conds = {c["type"]: c["status"] for c in pod.get("status", {}).get("conditions") or ()}
