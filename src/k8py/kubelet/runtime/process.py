@@ -585,12 +585,6 @@ class ProcessRuntime(ContainerTable):
         self._sandboxes[sid] = sb
         return sid
 
-    async def stop_pod_sandbox(self, sandbox_id: str) -> None:
-        sb = self._sandboxes.get(sandbox_id)
-        if sb is None:
-            return
-        await asyncio.gather(*(self.stop_container(cid, 0) for cid in list(sb.containers)))
-
     async def remove_pod_sandbox(self, sandbox_id: str) -> None:
         sb = self._sandboxes.get(sandbox_id)
         if sb is None:
@@ -602,9 +596,6 @@ class ProcessRuntime(ContainerTable):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.root / "sandboxes" / f"{sandbox_id}.json")
         del self._sandboxes[sandbox_id]
-
-    async def list_sandboxes(self) -> list[tuple[str, PodSandboxConfig]]:
-        return [(sid, sb.config) for sid, sb in self._sandboxes.items()]
 
     # -- containers ----------------------------------------------------------------------------
 

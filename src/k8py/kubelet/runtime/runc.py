@@ -277,12 +277,6 @@ class RuncRuntime(ContainerTable):
             if path and os.path.ismount(path):
                 await self._exec("umount", path, check=False)
 
-    async def stop_pod_sandbox(self, sandbox_id: str) -> None:
-        sb = self._sandboxes.get(sandbox_id)
-        if sb is None:
-            return
-        await asyncio.gather(*(self.stop_container(cid, 0) for cid in list(sb.containers)))
-
     async def remove_pod_sandbox(self, sandbox_id: str) -> None:
         sb = self._sandboxes.get(sandbox_id)
         if sb is None:
@@ -299,9 +293,6 @@ class RuncRuntime(ContainerTable):
             await asyncio.to_thread(shutil.rmtree, sb.log_dir, True)
         await asyncio.to_thread(shutil.rmtree, sb.dir, True)
         del self._sandboxes[sandbox_id]
-
-    async def list_sandboxes(self) -> list[tuple[str, PodSandboxConfig]]:
-        return [(sid, sb.config) for sid, sb in self._sandboxes.items()]
 
     def remove_cgroup_root(self) -> None:
         """rmdir the runtime's top cgroup in every hierarchy (when nothing is left in it)."""

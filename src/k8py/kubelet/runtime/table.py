@@ -6,6 +6,7 @@ A runtime's container records need ``status`` (a ContainerStatus),
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from k8py.kubelet.runtime.interface import CREATED, RUNNING, ContainerStatus, NotFoundError, RuntimeFailure
@@ -33,6 +34,19 @@ class ContainerTable:
         if c.status.state != RUNNING:
             raise RuntimeFailure(f"container {container_id} is not running")
         return c
+
+    async def stop_container(self, container_id: str, timeout: float) -> None:
+        raise NotImplementedError
+
+    async def stop_pod_sandbox(self, sandbox_id: str) -> None:
+        """Stop every container of the sandbox at once (SIGKILL); idempotent."""
+        sb = self._sandboxes.get(sandbox_id)
+        if sb is None:
+            return
+        await asyncio.gather(*(self.stop_container(cid, 0) for cid in list(sb.containers)))
+
+    async def list_sandboxes(self) -> list[tuple[str, Any]]:
+        return [(sid, sb.config) for sid, sb in self._sandboxes.items()]
 
     async def container_status(self, container_id: str) -> ContainerStatus:
         return self._container(container_id).status
