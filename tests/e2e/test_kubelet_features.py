@@ -464,7 +464,25 @@ def remove_nat_chains(chains: set[str]) -> None:
         subprocess.run(["iptables", "-w", "-t", "nat", "-X", chain], capture_output=True, check=False)
 
 
+def nft_tables() -> set[str]:
+    out = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True, check=True).stdout
+    return {line.strip() for line in out.splitlines() if line.startswith("table ")}
+
+
+def remove_empty_tables(tables: set[str]) -> None:
+    """Deletes these nftables tables (e.g. "table ip nat") when no rule is left in them: portmap's
+    iptables calls (and listing with iptables-nft) make the nat tables with their base chains."""
+    for t in tables:
+        family, name = t.split()[1:3]
+        listed = subprocess.run(["nft", "list", "table", family, name], capture_output=True, text=True).stdout
+        rules = [line for line in listed.splitlines()
+                 if line.strip() and not line.strip().startswith(("table ", "chain ", "type ", "}"))]
+        if not rules:
+            subprocess.run(["nft", "delete", "table", family, name], capture_output=True, check=False)
+
+
 def test_host_port_through_portmap(node: NodeCluster) -> None:
+    tables_before = nft_tables()
     before = nat_chains()
     port = free_port()
     node.apply(f"""
@@ -492,7 +510,10 @@ spec:
         # portmap's per-pod chain went with the pod; its top-level chains stay: remove those this test made
         left = {c for c in nat_chains() - before if c.startswith("CNI-")}
         remove_nat_chains(left)
-    assert not {c for c in nat_chains() - before if c.startswith("CNI-")}
+        chains_left = {c for c in nat_chains() - before if c.startswith("CNI-")}
+        remove_empty_tables(nft_tables() - tables_before)
+    assert not chains_left
+    assert not nft_tables() - tables_before
 
 
 # -- 8. the Node object --------------------------------------------------------------------------------------
