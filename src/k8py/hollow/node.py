@@ -13,10 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..api.quantity import parse as parse_quantity
+from ..kubelet.shapes import (KUBELET_VERSION, LEASE_DURATION, LEASE_NAMESPACE, lease_object,  # noqa: F401
+                              parse_labels, parse_taints)
 
-KUBELET_VERSION = "v1.32.0"
-LEASE_NAMESPACE = "kube-node-lease"
-LEASE_DURATION = 40
 NODE_IP_BASE = ipaddress.ip_address("10.200.0.0")  # never routed anywhere
 ANNOTATION_HEARTBEAT = "hollow.k8py.io/heartbeat"
 ANNOTATION_FAIL = "hollow.k8py.io/fail"
@@ -39,29 +38,6 @@ class NodeConfig:
     labels: dict[str, str] = field(default_factory=dict)
     taints: list[dict[str, str]] = field(default_factory=list)
     extended: dict[str, str] = field(default_factory=dict)
-
-
-def parse_labels(s: str) -> dict[str, str]:
-    out = {}
-    for part in filter(None, (p.strip() for p in s.split(","))):
-        k, _, v = part.partition("=")
-        out[k] = v
-    return out
-
-
-def parse_taints(s: str) -> list[dict[str, str]]:
-    """``key=value:Effect`` or ``key:Effect``, comma-separated (kubelet's --register-with-taints)."""
-    out = []
-    for part in filter(None, (p.strip() for p in s.split(","))):
-        kv, sep, effect = part.rpartition(":")
-        if not sep or effect not in ("NoSchedule", "PreferNoSchedule", "NoExecute"):
-            raise ValueError(f"invalid taint {part!r}: want key=value:Effect")
-        k, _, v = kv.partition("=")
-        t = {"key": k, "effect": effect}
-        if v:
-            t["value"] = v
-        out.append(t)
-    return out
 
 
 def internal_ip(prefix: str, index: int) -> str:
@@ -142,12 +118,3 @@ def node_object(name: str, ip: str, cfg: NodeConfig, boot_id: str, now: str) -> 
     if cfg.taints:
         node["spec"]["taints"] = [dict(t) for t in cfg.taints]
     return node
-
-
-def lease_object(node_name: str, node_uid: str, now_micro: str) -> dict[str, Any]:
-    return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-            "metadata": {"name": node_name, "namespace": LEASE_NAMESPACE,
-                         "ownerReferences": [{"apiVersion": "v1", "kind": "Node", "name": node_name,
-                                              "uid": node_uid}]},
-            "spec": {"holderIdentity": node_name, "leaseDurationSeconds": LEASE_DURATION,
-                     "renewTime": now_micro}}

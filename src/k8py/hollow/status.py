@@ -10,6 +10,8 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
+from ..kubelet.shapes import conditions  # noqa: F401 - the kubelet's, shared
+
 Obj = dict[str, Any]
 
 
@@ -49,40 +51,6 @@ def image_ref(image: str) -> tuple[str, str]:
 
 def container_id(uid: str, name: str, restart: int) -> str:
     return "containerd://" + hashlib.sha256(f"{uid}/{name}/{restart}".encode()).hexdigest()
-
-
-def _cond(typ: str, status: str, now: str, old: dict[str, Obj], reason: str = "", message: str = "") -> Obj:
-    prev = old.get(typ)
-    ltt = prev.get("lastTransitionTime") if prev and prev.get("status") == status else None
-    c: Obj = {"type": typ, "status": status, "lastTransitionTime": ltt or now}
-    if reason:
-        c["reason"] = reason
-    if message:
-        c["message"] = message
-    return c
-
-
-def conditions(old_list: list[Obj] | None, now: str, *, sandbox: bool, initialized: bool,
-               ready: bool, not_ready: list[str], terminal: str = "") -> list[Obj]:
-    """``terminal`` is "Succeeded" or "Failed" once the pod is done."""
-    old = {c.get("type", ""): c for c in old_list or ()}
-    init_reason = "PodCompleted" if terminal == "Succeeded" else ""
-    if terminal:
-        why = "PodCompleted" if terminal == "Succeeded" else "PodFailed"
-        ready_c = _cond("Ready", "False", now, old, why)
-        cready_c = _cond("ContainersReady", "False", now, old, why)
-    elif ready:
-        ready_c = _cond("Ready", "True", now, old)
-        cready_c = _cond("ContainersReady", "True", now, old)
-    else:
-        msg = f"containers with unready status: [{' '.join(not_ready)}]"
-        ready_c = _cond("Ready", "False", now, old, "ContainersNotReady", msg)
-        cready_c = _cond("ContainersReady", "False", now, old, "ContainersNotReady", msg)
-    sched = old.get("PodScheduled")
-    return [_cond("PodReadyToStartContainers", "True" if sandbox else "False", now, old),
-            _cond("Initialized", "True" if initialized else "False", now, old, init_reason),
-            ready_c, cready_c,
-            sched if sched and sched.get("status") == "True" else _cond("PodScheduled", "True", now, old)]
 
 
 def container_status(uid: str, c: Obj, *, state: Obj, ready: bool, started: bool | None,

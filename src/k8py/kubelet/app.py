@@ -12,7 +12,7 @@ import socket
 
 from ..api.quantity import parse as parse_quantity
 from ..client.app import make_client
-from ..hollow.node import KUBELET_VERSION, parse_labels
+from .shapes import KUBELET_VERSION, parse_labels
 from .kubelet import Kubelet, KubeletConfig
 from .node import detect_node_ip
 

@@ -29,7 +29,7 @@ from typing import Any, Callable
 
 from ..client.rest import APIError, Client, resource
 from ..client.timeutil import now_micro, now_rfc3339
-from ..hollow.node import KUBELET_VERSION, LEASE_DURATION, LEASE_NAMESPACE, lease_object, parse_taints
+from .shapes import KUBELET_VERSION, LEASE_DURATION, LEASE_NAMESPACE, lease_object, parse_taints
 
 log = logging.getLogger(__name__)
 NODES = resource("nodes")

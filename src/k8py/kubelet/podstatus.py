@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..client.timeutil import now_rfc3339
-from ..hollow.status import conditions as pod_conditions
+from .shapes import conditions as pod_conditions
 from .runtime.interface import EXITED, RUNNING, ContainerStatus
 
 Obj = dict[str, Any]
