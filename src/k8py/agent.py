@@ -36,9 +36,6 @@ import argparse
 import asyncio
 import base64
 import datetime as dt
-import hashlib
-import importlib
-import importlib.util
 import ipaddress
 import logging
 import os
@@ -273,51 +270,10 @@ def ensure_forwarding(mode: str) -> None:
                     "node's pods; enable it, or pass --enable-ip-forward=true")
 
 
-def node_tag(data_dir: str) -> str:
-    """What supervisor.kubelet_argv derives from a data dir for its cgroup root and bridge name."""
-    return hashlib.sha256(os.path.abspath(data_dir).encode()).hexdigest()[:8]
-
-
-def kubelet_argv(data_dir: str, kubeconfig: Path, node_name: str, node_ip: str, cluster_cidr: str,
-                 service_cidr: str, extra: list[str]) -> list[str]:
-    """The kubelet's flags: state under the data dir; a data dir other than the default gets its own
-    pod log dir, cgroup root and bridge name (as supervisor.kubelet_argv does), so that several
-    agents on one machine (tests) never share them."""
-    data = os.path.abspath(data_dir)
-    args = ["kubelet", "--kubeconfig", str(kubeconfig), "--root-dir", os.path.join(data, "kubelet"),
-            "--data-dir", data, "--hostname-override", node_name, "--node-ip", node_ip,
-            "--cluster-cidr", cluster_cidr, "--service-cidr", service_cidr]
-    if data != "/var/lib/k8py":
-        tag = node_tag(data)
-        args += ["--pod-log-dir", os.path.join(data, "log", "pods"), "--cgroup-root", f"k8py-{tag}",
-                 "--cni-bridge", f"k8py{tag}"]
-    return args + list(extra)
-
-
-def node_bridge(data_dir: str) -> str:
-    """The pod bridge kubelet_argv gives the kubelet (the proxy routes the service CIDR to it)."""
-    data = os.path.abspath(data_dir)
-    return "k8py0" if data == "/var/lib/k8py" else f"k8py{node_tag(data)}"
-
-
 def proxy_argv(kubeconfig: Path, node_name: str, cluster_cidr: str, service_cidr: str, bridge: str,
-               extra: list[str]) -> list[str] | None:
-    """``k8py proxy``'s flags, or None when k8py has no proxy (yet). Only flags the proxy knows
-    are passed, so the agent runs whatever version of it there is."""
-    if importlib.util.find_spec("k8py.proxy") is None or importlib.util.find_spec("k8py.proxy.app") is None:
-        return None
-    mod = importlib.import_module("k8py.proxy.app")
-    p = argparse.ArgumentParser(add_help=False)
-    from .client import app
-    app.add_client_flags(p)
-    mod.add_flags(p)
-    known = p._option_string_actions  # noqa: SLF001 - argparse offers no public way to ask
-    args = ["proxy", "--kubeconfig", str(kubeconfig)]
-    for flag, value in (("--hostname-override", node_name), ("--cluster-cidr", cluster_cidr),
-                        ("--service-cidr", service_cidr), ("--bridge", bridge)):
-        if flag in known:
-            args += [flag, value]
-    return args + list(extra)
+               extra: list[str]) -> list[str]:
+    return ["proxy", "--kubeconfig", str(kubeconfig), "--hostname-override", node_name, "--cluster-cidr",
+            cluster_cidr, "--service-cidr", service_cidr, "--bridge", bridge, *extra]
 
 
 def ingress_argv(kubeconfig: Path, node_name: str, extra: list[str]) -> list[str]:
@@ -347,15 +303,13 @@ async def run(args: argparse.Namespace) -> int:
     def k8py(*a: str) -> list[str]:
         return [sys.executable, "-m", "k8py.cli", *a]
 
-    children = [supervisor.Child("kubelet", k8py(*kubelet_argv(
-        data_dir, kcs["kubelet"], node_name, node_ip, args.cluster_cidr, args.service_cidr, args.kubelet_arg)))]
+    children = [supervisor.Child("kubelet", k8py(*supervisor.kubelet_argv(data_dir, str(kcs["kubelet"]), [
+        "--hostname-override", node_name, "--node-ip", node_ip, "--cluster-cidr", args.cluster_cidr,
+        "--service-cidr", args.service_cidr, *args.kubelet_arg])))]
     if not args.disable_kube_proxy:
-        pargv = proxy_argv(kcs["kube-proxy"], node_name, args.cluster_cidr, args.service_cidr,
-                           node_bridge(data_dir), args.kube_proxy_arg)
-        if pargv is None:
-            log.warning("k8py proxy is missing (no k8py.proxy.app): Services will not work on this node")
-        else:
-            children.append(supervisor.Child("proxy", k8py(*pargv)))
+        children.append(supervisor.Child("proxy", k8py(*proxy_argv(
+            kcs["kube-proxy"], node_name, args.cluster_cidr, args.service_cidr, supervisor.pod_bridge(data_dir),
+            args.kube_proxy_arg))))
     if not args.disable_ingress:
         children.append(supervisor.Child("ingress", k8py(*ingress_argv(kcs["kube-proxy"], node_name,
                                                                        args.ingress_arg))))

@@ -100,18 +100,14 @@ class NodePlan:
 
 
 def node_plan(cfg: Config, opts: ServerOptions) -> NodePlan:
-    import hashlib
-    import os
     import socket
 
     from .kubelet.node import detect_node_ip
-    data = os.path.abspath(cfg.data_dir)
-    tag = "" if data == "/var/lib/k8py" else hashlib.sha256(data.encode()).hexdigest()[:8]
     name = (_flag(opts.kubelet_args, "--hostname-override") or socket.gethostname()).lower()
     ip = _flag(opts.kubelet_args, "--node-ip") or (
         cfg.advertise_address if cfg.advertise_address not in ("127.0.0.1", "::1", "0.0.0.0", "") else
         detect_node_ip())
-    return NodePlan(name, ip, f"k8py{tag}" if tag else "k8py0", tag)
+    return NodePlan(name, ip, pod_bridge(cfg.data_dir), data_tag(cfg.data_dir))
 
 
 def node_children(cfg: Config, opts: ServerOptions) -> list[Child]:
@@ -128,7 +124,9 @@ def node_children(cfg: Config, opts: ServerOptions) -> list[Child]:
     root = os.geteuid() == 0
     if root and _flag(kubelet_extra, "--cluster-cidr") is None:  # host-gw routes to the nodes that join
         kubelet_extra.append(f"--cluster-cidr={opts.cluster_cidr}")
-    out = [Child("kubelet", _k8py(*kubelet_argv(cfg, kubelet_extra)))]
+    if _flag(kubelet_extra, "--node-ip") is None:
+        kubelet_extra.append(f"--node-ip={plan.ip}")
+    out = [Child("kubelet", _k8py(*kubelet_argv(cfg.data_dir, cfg.kubeconfig, kubelet_extra)))]
     if "proxy" not in opts.disable and not root:
         log.warning("service proxy not started: nftables needs root (Services' virtual IPs will not answer)")
     elif "proxy" not in opts.disable:
@@ -152,21 +150,31 @@ def node_children(cfg: Config, opts: ServerOptions) -> list[Child]:
     return out
 
 
-def kubelet_argv(cfg: Config, extra: list[str]) -> list[str]:
-    """The agent's flags for this server: its state under the server's data dir. A data dir other than
-    the default gets its own pod log dir, cgroup root and bridge name, so that two servers (tests) on
-    one machine never share them."""
+def data_tag(data_dir: str) -> str:
+    """"" for the default data dir, else a short hash of it: a node whose state is elsewhere (tests,
+    several agents on one machine) gets its own pod log dir, cgroup root, bridge and nft table."""
     import hashlib
     import os
-    data = os.path.abspath(cfg.data_dir)
-    args = ["kubelet", "--kubeconfig", cfg.kubeconfig, "--root-dir", os.path.join(data, "kubelet"),
+    data = os.path.abspath(data_dir)
+    return "" if data == "/var/lib/k8py" else hashlib.sha256(data.encode()).hexdigest()[:8]
+
+
+def pod_bridge(data_dir: str) -> str:
+    tag = data_tag(data_dir)
+    return f"k8py{tag}" if tag else "k8py0"
+
+
+def kubelet_argv(data_dir: str, kubeconfig: str, extra: list[str]) -> list[str]:
+    """The kubelet's flags for a node whose state is under `data_dir` (k8py server's own node, or
+    k8py agent's)."""
+    import os
+    data = os.path.abspath(data_dir)
+    args = ["kubelet", "--kubeconfig", kubeconfig, "--root-dir", os.path.join(data, "kubelet"),
             "--data-dir", data]
-    if data != "/var/lib/k8py":
-        tag = hashlib.sha256(data.encode()).hexdigest()[:8]
+    tag = data_tag(data)
+    if tag:
         args += ["--pod-log-dir", os.path.join(data, "log", "pods"), "--cgroup-root", f"k8py-{tag}",
-                 "--cni-bridge", f"k8py{tag}"]
-    if cfg.advertise_address not in ("127.0.0.1", "::1", "0.0.0.0", ""):
-        args += ["--node-ip", cfg.advertise_address]
+                 "--cni-bridge", pod_bridge(data)]
     return args + list(extra)
 
 

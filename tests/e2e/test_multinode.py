@@ -11,7 +11,6 @@ Everything through the real kubectl, runc and the real kernel's routing:
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import stat
@@ -26,8 +25,6 @@ from tests.e2e.conftest import K8PY
 from tests.support.cluster import wait_for
 from tests.support.images import BusyboxArchive, busybox_archive  # noqa: F401 (fixture)
 from tests.support.multinode import MultiNodeCluster
-
-HAVE_PROXY = importlib.util.find_spec("k8py.proxy.app") is not None
 
 WEB = """
 apiVersion: apps/v1
@@ -160,7 +157,6 @@ def test_pods_spread_and_reach_each_other_across_nodes(mn: MultiNodeCluster) -> 
         assert "It works!" in wait_for(lambda: wget(mn, f"http://{ip}/"), 15, what=f"pod on {node} by IP")
 
 
-@pytest.mark.skipif(not HAVE_PROXY, reason="k8py proxy is not there yet")
 def test_service_across_nodes(mn: MultiNodeCluster) -> None:
     mn.kubectl("expose", "deployment", "web", "--port=80", "--type=NodePort")
     svc = json.loads(mn.kubectl("get", "service", "web", "-o", "json").stdout)
@@ -212,7 +208,7 @@ def test_a_node_goes_away(mn: MultiNodeCluster) -> None:
         assert "10.42.251.0/24" in n1.run("ip", "route", "show").stdout
     finally:
         n1.run("ip", "route", "del", "10.42.251.0/24", check=False)
-    if HAVE_PROXY and mn.kubectl("get", "service", "web", check=False).returncode == 0:
+    if mn.kubectl("get", "service", "web", check=False).returncode == 0:
         cip = json.loads(mn.kubectl("get", "service", "web", "-o", "json").stdout)["spec"]["clusterIP"]
         wait_for(lambda: all("It works!" in wget(mn, f"http://{cip}/") for _ in range(4)), 30,
                  what="the Service answers without n3")

@@ -39,7 +39,6 @@ namespaces, veths and the bridge by name, and checks that none of them is left.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import ipaddress
 import json
 import os
@@ -54,6 +53,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from k8py.supervisor import data_tag
 from tests.e2e.conftest import K8PY, ROOT, Server, free_port, stop_process
 from tests.support.cluster import wait_for
 
@@ -84,10 +84,6 @@ def _free_subnet() -> int:
     raise RuntimeError("no free 10.200.x.0/24")
 
 
-def node_tag(data_dir: str) -> str:
-    return hashlib.sha256(os.path.abspath(data_dir).encode()).hexdigest()[:8]
-
-
 @dataclass
 class Node:
     name: str
@@ -101,7 +97,7 @@ class Node:
 
     @property
     def tag(self) -> str:
-        return node_tag(self.data_dir)
+        return data_tag(self.data_dir)
 
     @property
     def pod_bridge(self) -> str:

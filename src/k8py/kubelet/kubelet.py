@@ -35,6 +35,7 @@ from . import containers as ctr
 from .node import NodeAgent, NodeOptions
 from .podworker import PodWorker
 from .runtime.interface import EXITED, RUNNING
+from .static import CONFIG_HASH, MIRROR, mirror_pod, read_manifests
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
@@ -44,9 +45,6 @@ NODES = resource("nodes")
 RESOURCES = {"configmaps": resource("configmaps"), "secrets": resource("secrets"),
              "persistentvolumeclaims": resource("persistentvolumeclaims"),
              "persistentvolumes": resource("persistentvolumes")}
-MIRROR = "kubernetes.io/config.mirror"
-CONFIG_HASH = "kubernetes.io/config.hash"
-CONFIG_SOURCE = "kubernetes.io/config.source"
 
 
 @dataclass
@@ -105,7 +103,6 @@ class Kubelet:
         self.network: Any = None
         self.node_subnet = ""                      # host-gw (--cluster-cidr): the nodes' link, routed in pods
         self.cgroups = False
-        self.volumes_take_env = True
         self._tasks: list[asyncio.Task[Any]] = []
         self.pods_synced = asyncio.Event()
         self.runtime: Any = None
@@ -211,7 +208,6 @@ class Kubelet:
             await self.node.register()
             self._ensure_network()
             if cfg.static_pod_path:
-                from .static import read_manifests
                 self._set_static(await asyncio.to_thread(read_manifests, cfg.static_pod_path, self.node_name))
             informer.start()
             svc.start()
@@ -368,7 +364,7 @@ class Kubelet:
             s = await self.get("secrets", w.namespace, ref.get("name", ""))
             if s is not None:
                 secrets.append(s)
-        present = self.image_store.find(image) is not None
+        present = await asyncio.to_thread(self.image_store.find, image) is not None
         policy = ctr.image_policy(c)
         fp = w.field_path(c)
         if present and policy != "Always":
@@ -489,8 +485,6 @@ class Kubelet:
             await asyncio.sleep(300)
             in_use: set[str] = set()
             try:
-                for st in await self.runtime.list_containers():
-                    pass
                 for w in self.workers.values():
                     for _, image_id in w.images.values():
                         in_use.add(image_id)
@@ -502,7 +496,6 @@ class Kubelet:
     # -- static pods ----------------------------------------------------------------------
 
     async def _static_loop(self) -> None:
-        from .static import read_manifests
         while True:
             await asyncio.sleep(self.cfg.file_check_frequency)
             try:
@@ -530,7 +523,6 @@ class Kubelet:
         """Every static pod has a mirror pod in the API (recreated when deleted, replaced when stale or
         being deleted, as kubelet's syncPod does); a mirror whose static pod is gone is deleted
         (kubelet's HandlePodCleanups)."""
-        from .static import mirror_pod
         while True:
             for uid, pod in list(self.static_pods.items()):
                 md = pod["metadata"]
@@ -638,5 +630,3 @@ def _runtime_version(kind: str) -> str:
     except (OSError, IndexError, subprocess.SubprocessError):
         return "unknown"
 
-
-__all__ = ["EXITED", "RUNNING", "Kubelet", "KubeletConfig"]
