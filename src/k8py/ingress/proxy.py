@@ -619,14 +619,7 @@ async def _copy_chunked(src: asyncio.StreamReader, dst: asyncio.StreamWriter, ke
                     break
             await dst.drain()
             return
-        while size > 0:
-            async with asyncio.timeout(timeout):
-                data = await src.read(min(size, CHUNK))
-            if not data:
-                raise asyncio.IncompleteReadError(b"", size)
-            size -= len(data)
-            dst.write(data)
-            await dst.drain()
+        await _copy_length(src, dst, size, timeout)
         async with asyncio.timeout(timeout):
             crlf = await src.readexactly(2)
         if crlf != b"\r\n":
