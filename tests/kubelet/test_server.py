@@ -49,9 +49,12 @@ class ProcessSession:
             loop.add_reader(master, readable)
 
     @classmethod
-    async def start(cls, cmd: list[str], cwd: str, tty: bool, stdin: bool) -> "ProcessSession":
+    async def start(cls, cmd: list[str], cwd: str, tty: bool, stdin: bool,
+                    size: tuple[int, int] | None = None) -> "ProcessSession":
         if tty:
             master, slave = pty.openpty()
+            if size is not None:
+                fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", size[1], size[0], 0, 0))
 
             def ctty() -> None:
                 os.setsid()
@@ -168,8 +171,9 @@ class FakeRuntime:
     def __init__(self, host: "FakeHost"):
         self.host = host
 
-    async def exec(self, container_id: str, cmd: list[str], *, tty: bool = False, stdin: bool = False):
-        return await ProcessSession.start(cmd, self.host.root, tty, stdin)
+    async def exec(self, container_id: str, cmd: list[str], *, tty: bool = False, stdin: bool = False,
+                   size: tuple[int, int] | None = None):
+        return await ProcessSession.start(cmd, self.host.root, tty, stdin, size)
 
     async def attach(self, container_id: str, *, stdin: bool = False):
         if self.host.container.proc is None:

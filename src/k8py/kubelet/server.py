@@ -42,7 +42,7 @@ from typing import Any, Protocol
 import orjson
 from aiohttp import web
 
-from .runtime.interface import RUNNING, RuntimeFailure, RuntimeService
+from .runtime.interface import RUNNING, RuntimeFailure, RuntimeService, StreamSession
 from .streaming import logs, portforward, remotecommand
 
 log = logging.getLogger("k8py.kubelet.server")
@@ -145,6 +145,14 @@ def issue_kubelet_serving_cert(directory: str | os.PathLike[str], node_name: str
 
 
 # ---- the server ---------------------------------------------------------------------------------
+
+async def _attach(rt: RuntimeService, container_id: str, stdin: bool, size: tuple[int, int] | None) -> StreamSession:
+    """kubectl attach: the container's terminal exists already, so the client's size is set on it."""
+    session = await rt.attach(container_id, stdin=stdin)
+    if size is not None:
+        await session.resize(*size)
+    return session
+
 
 def status_response(code: int, reason: str, message: str) -> web.Response:
     body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message,
@@ -265,9 +273,11 @@ class KubeletServer:
         rt = self.host.runtime
         if verb == "exec":
             return await remotecommand.serve(
-                request, opts, lambda: rt.exec(ref.container_id, opts.command, tty=opts.tty, stdin=opts.stdin),
+                request, opts,
+                lambda size: rt.exec(ref.container_id, opts.command, tty=opts.tty, stdin=opts.stdin, size=size),
                 command=opts.command)
-        return await remotecommand.serve(request, opts, lambda: rt.attach(ref.container_id, stdin=opts.stdin),
+        return await remotecommand.serve(request, opts,
+                                         lambda size: _attach(rt, ref.container_id, opts.stdin, size),
                                          report_exit_code=False)
 
     async def _portforward(self, request: web.BaseRequest, ns: str, pod: str) -> web.StreamResponse:

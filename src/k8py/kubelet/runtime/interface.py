@@ -196,8 +196,9 @@ class RuntimeService(Protocol):
         """Absolute path of the container's CRI-format log file."""
 
     async def exec(self, container_id: str, cmd: list[str], *, tty: bool = False,
-                   stdin: bool = False) -> StreamSession:
-        """Start `cmd` in the running container with streamed stdio (kubectl exec)."""
+                   stdin: bool = False, size: tuple[int, int] | None = None) -> StreamSession:
+        """Start `cmd` in the running container with streamed stdio (kubectl exec); with a
+        tty, `size` (width, height) is the terminal's size from the first instruction on."""
 
     async def attach(self, container_id: str, *, stdin: bool = False) -> StreamSession:
         """Attach to the running container's own stdio (kubectl attach)."""

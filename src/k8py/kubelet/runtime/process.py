@@ -65,7 +65,6 @@ import secrets
 import shutil
 import signal
 import stat
-import struct
 import termios
 import time
 from collections.abc import Callable
@@ -74,6 +73,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from k8py.kubelet.runtime import crilog
+from k8py.kubelet.runtime.shim import set_winsize as _set_winsize
 from k8py.kubelet.runtime.interface import (CREATED, EXITED, RUNNING, ContainerConfig, ContainerStats,
                                             ContainerStatus, ExecResult, Mount, NotFoundError, PodSandboxConfig,
                                             RuntimeFailure)
@@ -311,10 +311,6 @@ async def _write_fd(fd: int, data: bytes) -> None:
             view = view[n:]
         except BlockingIOError:
             await asyncio.sleep(0.005)
-
-
-def _set_winsize(fd: int, width: int, height: int) -> None:
-    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
 
 
 class _ExecSession:
@@ -801,10 +797,12 @@ class ProcessRuntime(ContainerTable):
         return ExecResult(out, err, 128 - rc if rc < 0 else rc)
 
     async def exec(self, container_id: str, cmd: list[str], *, tty: bool = False,
-                   stdin: bool = False) -> _ExecSession:
+                   stdin: bool = False, size: tuple[int, int] | None = None) -> _ExecSession:
         c = self._running(container_id)
         if tty:
             master, slave = pty.openpty()
+            if size is not None:
+                _set_winsize(master, *size)
             try:
                 proc, exited = await self._spawn_in(c, cmd, stdin=slave, stdout=slave, stderr=slave, ctty=True)
             except BaseException:

@@ -511,7 +511,7 @@ class RuncRuntime(ContainerTable):
         return ExecResult(out, err, proc.returncode if proc.returncode is not None else -1)
 
     async def exec(self, container_id: str, cmd: list[str], *, tty: bool = False,
-                   stdin: bool = False) -> ExecSession:
+                   stdin: bool = False, size: tuple[int, int] | None = None) -> ExecSession:
         """`runc exec` with streamed stdio: pipes, or with a tty a pty pair of ours (see below)."""
         c = self._running(container_id)
         token = secrets.token_hex(6)
@@ -528,6 +528,8 @@ class RuncRuntime(ContainerTable):
         # (TIOCSWINSZ on our master) sends it SIGWINCH and it resizes the container's terminal.
         master, slave = os.openpty()
         tty_mod.setraw(slave)  # runc makes it raw too, but only once it runs: nothing cooked before
+        if size is not None:  # runc copies its stdin's size to the container's terminal as it starts
+            shim.set_winsize(master, *size)
         try:
             # util-linux's setsid --ctty (not a preexec_fn: those are unsafe in a threaded process);
             # our child is no process group leader, so setsid execs runc without forking

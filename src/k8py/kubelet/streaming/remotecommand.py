@@ -4,7 +4,8 @@
 Usage (in the kubelet server's handler, after the pod and container were found)::
 
     opts = options_from_query(request.query)            # raises BadOptions
-    return await serve(request, opts, lambda: runtime.exec(cid, cmd, tty=opts.tty, stdin=opts.stdin),
+    return await serve(request, opts,
+                       lambda size: runtime.exec(cid, cmd, tty=opts.tty, stdin=opts.stdin, size=size),
                        command=cmd)
 
 The client picks the transport: ``Upgrade: SPDY/3.1`` with ``X-Stream-Protocol-Version``
@@ -270,7 +271,10 @@ async def open_spdy(request: web.BaseRequest, protocol: str) -> tuple[web.Stream
 
 # ---- serving ---------------------------------------------------------------------------
 
-async def serve(request: web.BaseRequest, opts: Options, start: Callable[[], Awaitable[StreamSession]], *,
+Starter = Callable[[tuple[int, int] | None], Awaitable[StreamSession]]  # (width, height) of a tty, or None
+
+
+async def serve(request: web.BaseRequest, opts: Options, start: Starter, *,
                 command: list[str] | None = None, report_exit_code: bool = True) -> web.StreamResponse:
     """Upgrade the request, start the session, copy its stdio, report its end."""
     if is_websocket(request):
@@ -297,21 +301,18 @@ async def serve(request: web.BaseRequest, opts: Options, start: Callable[[], Awa
     return web.Response(status=400, text="Upgrade request required")
 
 
-async def _run(streams: _Streams, opts: Options, start: Callable[[], Awaitable[StreamSession]],
+async def _run(streams: _Streams, opts: Options, start: Starter,
                command: list[str], report_exit_code: bool) -> None:
     first_size = None
     if opts.tty:
         # kubectl sends the terminal's size as soon as its streams exist; take it
         # before starting so the process sees it from its first instruction on
-        # (the runtime's exec has no size argument: this narrows the race)
         try:
             first_size = await asyncio.wait_for(streams.read_resize(), INITIAL_SIZE_WAIT)
         except asyncio.TimeoutError:
             pass
     try:
-        session = await start()
-        if first_size is not None:
-            await session.resize(*first_size)
+        session = await start(first_size)
     except Exception as e:  # noqa: BLE001 - reported to the client, as kube does
         await streams.finish(error_status(str(e)))
         return
