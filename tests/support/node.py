@@ -61,14 +61,24 @@ class NodeCluster(Cluster):
         def check() -> dict | None:
             pod = self.pod_json(name, ns)
             return pod if pod.get("status", {}).get("phase") == phase else None
-        return wait_for(check, timeout, what=f"pod {name} {phase}")
+        return self._wait_pod(check, timeout, name, ns, phase)
 
     def wait_ready(self, name: str, ns: str = "default", timeout: float = 120) -> dict:
         def check() -> dict | None:
             pod = self.pod_json(name, ns)
             conds = {c["type"]: c["status"] for c in pod.get("status", {}).get("conditions") or ()}
             return pod if conds.get("Ready") == "True" else None
-        return wait_for(check, timeout, what=f"pod {name} Ready")
+        return self._wait_pod(check, timeout, name, ns, "Ready")
+
+    def _wait_pod(self, check: Any, timeout: float, name: str, ns: str, what: str) -> dict:
+        """wait_for, and on a timeout the pod's status, its events and the node's log say why."""
+        try:
+            return wait_for(check, timeout, what=f"pod {name} {what}")
+        except AssertionError as e:
+            status = self.kubectl("get", "pod", name, "-n", ns, "-o", "jsonpath={.status}", check=False).stdout
+            events = self.kubectl("get", "events", "-n", ns, "--field-selector", f"involvedObject.name={name}",
+                                  check=False).stdout
+            raise AssertionError(f"{e}\nstatus: {status}\nevents:\n{events}\nlog:\n{self.tail(6000)}") from None
 
     def apply(self, manifest: str, ns: str = "default") -> None:
         self.kubectl("apply", "-n", ns, "-f", "-", input=manifest)

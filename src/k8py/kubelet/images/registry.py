@@ -106,7 +106,9 @@ class RegistryClient:
         self.credentials = dict(credentials or {})
         self.insecure = set(insecure)
         self.platform = platform
-        self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=30)
+        # a registry that stops sending fails the pull within a minute (then back-off and retry),
+        # rather than holding the pod in ContainerCreating until the total runs out
+        self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=30, sock_read=60)
         self._session: aiohttp.ClientSession | None = None
         # (base url, repository, credentials) -> Authorization: a token got with one pull
         # secret's password must never serve a pull that brings other (or no) credentials
