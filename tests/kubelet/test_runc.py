@@ -63,10 +63,21 @@ def layer() -> Iterator[str]:
 
 @pytest.fixture
 def rt(layer: str) -> Iterator[RuncRuntime]:
+    yield from new_runtime(zygote=False)
+
+
+@pytest.fixture(params=[False, True], ids=["", "zygote"])
+def either_rt(request: pytest.FixtureRequest, layer: str) -> Iterator[RuncRuntime]:
+    """A runtime whose shims start as interpreters of their own, or are forked by the zygote."""
+    yield from new_runtime(zygote=request.param)
+
+
+def new_runtime(zygote: bool) -> Iterator[RuncRuntime]:
     root = tempfile.mkdtemp(prefix="k8py-runc-")
     cgroup_root = f"k8py-test-{secrets.token_hex(4)}"
-    runtime = RuncRuntime(root=root, cgroup_root=cgroup_root)
+    runtime = RuncRuntime(root=root, cgroup_root=cgroup_root, zygote=zygote)
     yield runtime
+    asyncio.run(runtime.close())
     leftovers = list(runtime._containers) + list(runtime._sandboxes)
     runtime.remove_cgroup_root()
     listed = subprocess.run(["runc", "--root", str(runtime.state_dir), "list", "-q"],
@@ -226,6 +237,20 @@ def test_start_failure_reports_why(rt: RuncRuntime, layer: str):
         cid = await rt.create_container(sid, container(layer, "/no/such/program"))
         with pytest.raises(Exception, match="no such file|not found|did not start"):
             await rt.start_container(cid)
+        await rt.remove_pod_sandbox(sid)
+    run(rt, main)
+
+
+def test_containers_started_at_once(either_rt: RuncRuntime, layer: str):
+    """Six containers start together (a zygote runtime finds no zygote yet: they share the one
+    the first request starts, and none is cut off by a second)."""
+    rt = either_rt
+
+    async def main():
+        sid = await rt.run_pod_sandbox(sandbox())
+        cids = [await rt.create_container(sid, container(layer, "sleep", "30", name=f"c{i}")) for i in range(6)]
+        await asyncio.gather(*(rt.start_container(cid) for cid in cids))
+        assert [(await rt.container_status(cid)).state for cid in cids] == [RUNNING] * 6
         await rt.remove_pod_sandbox(sid)
     run(rt, main)
 

@@ -329,8 +329,11 @@ class PodWorker:
             sidecar = ic.get("restartPolicy") == "Always"
             runs = inst.get(ic["name"]) or []
             cur = runs[-1] if runs else None
-            if cur is None or cur.state == CREATED:
+            if cur is None:
                 soonest(await self.start_container(ic, 0, init=True))
+                return wait
+            if cur.state == CREATED:  # created, but it did not start: a new one, with back-off
+                soonest(await self.restart(ic, cur, init=True))
                 return wait
             if cur.state == RUNNING:
                 if await self.check_liveness(ic, cur):
@@ -352,7 +355,9 @@ class PodWorker:
             elif cur.state == RUNNING:
                 if await self.check_liveness(c, cur):
                     soonest(0.05)
-            elif cur.state == EXITED and self.should_restart(cur):
+            elif cur.state == CREATED or (cur.state == EXITED and self.should_restart(cur)):
+                # (one that was created but did not start is replaced whatever the policy, as
+                # kubelet's ShouldContainerBeRestarted does)
                 soonest(await self.restart(c, cur))
         return wait
 

@@ -223,6 +223,7 @@ class RuncRuntime(ContainerTable):
         self.zygote = zygote
         self._zygote: Any = None
         self._zygote_sock = self.root / "shim-zygote.sock"
+        self._zygote_starts = 0  # how many zygotes this runtime started (see _start_shim)
         super().__init__()
 
     # -- helpers --------------------------------------------------------------
@@ -369,18 +370,25 @@ class RuncRuntime(ContainerTable):
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(_shim_gone(int(report["shim_pid"]), c.dir), 5)
         self._apply_exit(c)
-        why = report.get("error") or (c.dir / "shim.log").read_text(errors="replace").strip()[-500:]
+        try:
+            why = report.get("error") or (c.dir / "shim.log").read_text(errors="replace").strip()[-500:]
+        except OSError:
+            why = "the shim ended without a report"
         raise RuntimeFailure(f"container {c.id} ({c.config.name}) did not start: {why} {self._log_tail(c)}")
 
     async def _start_shim(self, c: _Container) -> bytes:
         loop = asyncio.get_running_loop()
         if self.zygote:
             for _ in range(2):
+                seen = self._zygote_starts
                 try:
                     return await loop.run_in_executor(execute._pool, _zygote_request, str(self._zygote_sock),
                                                       c.dir, START_TIMEOUT + 5)
                 except OSError:
-                    if not self._start_zygote():
+                    # several containers starting at once all find the zygote missing: only the
+                    # first replaces it, the others use that one (a second replacement would kill
+                    # the first's zygote in the middle of a request)
+                    if self._zygote_starts == seen and not self._start_zygote():
                         break
         return await loop.run_in_executor(execute._pool, _spawn_shim, [self.python, "-m", SHIM_MODULE, str(c.dir)],
                                           c.dir / "shim.log", START_TIMEOUT + 5)
@@ -398,6 +406,7 @@ class RuncRuntime(ContainerTable):
             assert self._zygote.stdout is not None
             ok = self._zygote.stdout.readline() == b"ready\n"
             self._zygote.stdout.close()
+            self._zygote_starts += 1
             return ok
         except OSError:
             return False
