@@ -157,6 +157,15 @@ spec:
     got = wget_from(node, "client", f"http://{sticky}/", 20)
     assert len(set(got)) == 1 and got[0] in names, got
 
+    # a Service without endpoints refuses connections at once (kube-proxy's reject), as does a
+    # ClusterIP's port that its Service does not have
+    node.kubectl("create", "service", "clusterip", "nobody", "--tcp=80")
+    nobody = svc_json(node, "nobody")["spec"]["clusterIP"]
+    wait_for(lambda: f"{nobody} . tcp . 80 : goto reject-chain" in proxy.table_text(), 20, what="reject rule")
+    for url in (f"http://{nobody}/", f"http://{cip}:81/"):
+        out = node.kubectl("exec", "client", "--", "sh", "-c", f"timeout 3 wget -q -O- {url} 2>&1; echo rc=$?").stdout
+        assert "Connection refused" in out and "rc=1" in out, out
+
     # hairpin: a pod reaching a Service whose only endpoint is itself
     solo = names[0]
     node.kubectl("label", "pod", solo, "solo=yes")
@@ -185,7 +194,7 @@ spec: {selector: {solo: "yes"}, ports: [{port: 80}]}
     got = wget_from(node, "client", f"http://{cip}/", 30)
     assert "FAIL" not in got and sick not in got and set(got) == set(names) - {sick}, got
 
-    for svc in ("web", "web-np", "web-lb", "web-sticky", "solo"):
+    for svc in ("web", "web-np", "web-lb", "web-sticky", "nobody", "solo"):
         node.kubectl("delete", "svc", svc, "--wait=false")
     node.kubectl("delete", "deployment", "web", "--wait=false")
     node.kubectl("delete", "pod", "client", "--grace-period=1", "--wait=false")

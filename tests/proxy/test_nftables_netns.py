@@ -67,9 +67,11 @@ class Lab:
         sh("ip", "link", "add", "br0", "type", "bridge", ns=n)
         sh("ip", "addr", "add", "10.42.0.1/24", "dev", "br0", ns=n)
         sh("ip", "link", "set", "br0", "up", ns=n)
-        # replies from a pod to a pod on the same bridge must pass conntrack to be un-DNATed
-        subprocess.run(["ip", "netns", "exec", n, "ip", "link", "set", "br0", "type", "bridge", "nf_call_iptables",
-                        "1"], capture_output=True)
+        # replies from a pod to a pod on the same bridge must pass conntrack to be un-DNATed: the
+        # proxy turns the bridge's own nf_call_iptables on
+        sh("ip", "link", "set", "br0", "type", "bridge", "nf_call_iptables", "0", ns=n)
+        sh(sys.executable, "-c", "from k8py.proxy.proxier import bridge_calls_netfilter as f; f('br0')", ns=n)
+        assert sh("cat", "/sys/class/net/br0/bridge/nf_call_iptables", ns=n).strip() == "1"
         sh("ip", "route", "add", "10.43.0.0/16", "dev", "br0", ns=n)
         for i, (k, ip) in enumerate(PODS.items()):
             ns = self.ns[k]
@@ -186,13 +188,15 @@ def test_dnat_spreading_readiness_affinity_nodeport_lb_hairpin(lab: Lab) -> None
     got = lab.connect("s0", "10.43.0.7", 80, 3)
     assert got == [("s0", "10.42.0.1")] * 3
 
-    # a service with no endpoints: its new connections end in reject-chain (not answered by anyone)
+    # a service with no endpoints, and a ClusterIP's port that no Service has: refused at once
+    # (by reject-chain: its counter moves), not left to time out
     lab.apply([*services, service("empty", "10.43.0.8")], slices, state)
     t = f"k8pyp{lab.tag}"
     sh("nft", "insert", "rule", "ip", t, "reject-chain", "counter", ns=lab.node)
-    out = sh(sys.executable, "-c", CLIENT, "10.43.0.8", "80", "1", ns=lab.ns["c"])
-    assert out.startswith("ERR"), out
-    assert "packets 0 " not in sh("nft", "list", "chain", "ip", t, "reject-chain", ns=lab.node)
+    for port in ("80", "81"):
+        out = sh(sys.executable, "-c", CLIENT, "10.43.0.8", port, "1", ns=lab.ns["c"])
+        assert out.startswith("ERR") and "refused" in out, out
+    assert "packets 2 " in sh("nft", "list", "chain", "ip", t, "reject-chain", ns=lab.node)
 
 
 def test_external_traffic_policy_local_keeps_the_client_address(lab: Lab) -> None:

@@ -126,7 +126,7 @@ def test_no_endpoints_rejects() -> None:
     assert elements_of(text, "service-ips") == []
     assert elements_of(text, "no-endpoint-services") == ["10.43.0.5 . tcp . 80 : goto reject-chain"]
     assert elements_of(text, "no-endpoint-nodeports") == ["tcp . 30080 : goto reject-chain"]
-    assert rules_of(text, "reject-chain") == ["reject"]
+    assert rules_of(text, "reject-chain") == ["meta l4proto tcp reject with tcp reset", "reject"]
     assert "endpoints-check" in rules_of(text, "filter-input")[0]
 
 

@@ -22,7 +22,7 @@ import socket
 from ..client.app import make_client
 from ..client.informer import InformerFactory
 from ..client.leaderelection import LeaderElector
-from .proxier import Proxier, RulesConfig, delete_table, run_cmd
+from .proxier import Proxier, RulesConfig, delete_table, load_br_netfilter, run_cmd
 from .servicelb import ServiceLB
 
 log = logging.getLogger(__name__)
@@ -71,6 +71,7 @@ async def main(args: argparse.Namespace) -> int:
     cfg = RulesConfig(table=args.nft_table, hostname=hostname, cluster_cidr=args.cluster_cidr,
                       service_cidr=args.service_cidr, masquerade_all=args.masquerade_all,
                       nodeport_match_all=match_all)
+    await load_br_netfilter()
     client = make_client(args, "k8py-proxy")
     factory = InformerFactory(client)
     services = factory.informer("services")

@@ -17,8 +17,8 @@ The table (family ``ip``, name ``--nft-table``)::
                                                  policy) or keep the source (Local policy)
     endpoint-<H>-ns/svc/proto/port__ip/port      hairpin mark, affinity update, dnat
     affinity-<H>-...                             dynamic set of client addresses, with timeout
-    endpoints-check + no-endpoint-services/-nodeports maps: reject (no endpoints) or drop
-                                                 (no local endpoint for a Local policy)
+    endpoints-check + no-endpoint-services/-nodeports maps: reject (no endpoints; TCP by a
+                                                 reset) or drop (no local endpoint, Local policy)
     firewall-check + firewall-ips map            loadBalancerSourceRanges
     cluster-ips-check + cluster-ips set          reject unknown ports of ClusterIPs, drop
                                                  unallocated addresses of the service CIDR
@@ -48,6 +48,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Iterable
 
 log = logging.getLogger(__name__)
@@ -381,6 +382,11 @@ def build_ruleset(cfg: RulesConfig, services: Iterable[Obj], slices: Iterable[Ob
         tx(f"add map {t} {m} {{ type {key} : verdict ; }}")
         tx(f"flush map {t} {m}")
     tx.chain(REJECT_CHAIN)
+    # TCP gets a reset rather than kube-proxy's ICMP port-unreachable: the service CIDR is routed
+    # back out the pod bridge, so the kernel first sends the pod an ICMP redirect, and that resets
+    # the per-destination ICMP rate limit, which then swallows the port-unreachable (a client would
+    # hang until its timeout instead of being refused). Other protocols still get the ICMP.
+    tx.rule(REJECT_CHAIN, "meta l4proto tcp reject with tcp reset")
     tx.rule(REJECT_CHAIN, "reject")
     tx.rule(ENDPOINTS_CHECK, f"ip daddr . meta l4proto . th dport vmap @{NO_ENDPOINT_SERVICES}")
     tx.rule(ENDPOINTS_CHECK, f"{nodeport_match} meta l4proto . th dport vmap @{NO_ENDPOINT_NODEPORTS}")
@@ -391,7 +397,8 @@ def build_ruleset(cfg: RulesConfig, services: Iterable[Obj], slices: Iterable[Ob
     tx.chain(CLUSTER_IPS_CHECK)
     for dst, src, extra in CLUSTER_IPS_JUMPS:
         tx.rule(src, f"{extra} jump {dst}")
-    tx.rule(CLUSTER_IPS_CHECK, f'ip daddr @{CLUSTER_IPS} reject comment "Reject traffic to invalid ports of ClusterIPs"')
+    tx.rule(CLUSTER_IPS_CHECK,
+            f'ip daddr @{CLUSTER_IPS} goto {REJECT_CHAIN} comment "Reject traffic to invalid ports of ClusterIPs"')
     if cfg.service_cidr:
         tx.rule(CLUSTER_IPS_CHECK, f'ip daddr {cfg.service_cidr} drop comment "Drop traffic to unallocated ClusterIPs"')
     tx.rule(SERVICES, f"ip daddr . meta l4proto . th dport vmap @{SERVICE_IPS}")
@@ -594,6 +601,31 @@ async def local_addresses() -> list[tuple[str, bool]]:
     return res
 
 
+async def load_br_netfilter() -> None:
+    """Bridged frames pass netfilter only with br_netfilter (k3s loads it too): without it a pod's
+    reply to a pod on the same bridge skips conntrack and keeps the endpoint's address."""
+    if os.path.exists("/proc/sys/net/bridge"):
+        return
+    rc, out = await run_cmd("modprobe", "br_netfilter")
+    if rc == 0:
+        log.info("loaded br_netfilter")
+    else:
+        log.warning("br_netfilter is not loaded and modprobe failed (%s): Services reached from a pod on "
+                    "the same node may not answer", out.strip())
+
+
+def bridge_calls_netfilter(bridge: str) -> None:
+    """Our pod bridge's frames go through netfilter (the bridge's own nf_call_iptables, so the host's
+    net.bridge.bridge-nf-call-iptables and its other bridges are left as they are)."""
+    path = f"/sys/class/net/{bridge}/bridge/nf_call_iptables"
+    try:
+        if Path(path).read_text().strip() != "1":
+            Path(path).write_text("1\n")
+            log.info("bridge %s: nf_call_iptables set to 1", bridge)
+    except OSError as e:
+        log.warning("bridge %s: cannot set nf_call_iptables: %s", bridge, e)
+
+
 class Proxier:
     """Holds the desired state (the informers' stores and the node's
     addresses) and applies it.  ``request_sync()`` is cheap and coalesces:
@@ -667,6 +699,7 @@ class Proxier:
             return
         if self.route_installed:
             return
+        bridge_calls_netfilter(bridge)
         rc, out = await run_cmd("ip", "route", "replace", cidr, "dev", bridge)
         if rc == 0:
             self.route_installed = True
