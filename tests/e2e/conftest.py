@@ -121,6 +121,44 @@ class Server:
         from kubernetes import client, config
         return config.new_client_from_config(config_file=self.kubeconfig)
 
+    def report(self) -> str:
+        """A short account of the cluster for a failed test: pods, recent events, the log's
+        warnings and the machine's load (CI shows only the end of its output: keep it short)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return f"server not running\n{self.tail(1500)}"
+        def run(*args: str) -> str:
+            try:
+                p = self.kubectl(*args, check=False, timeout=15)
+                return (p.stdout + p.stderr).rstrip()
+            except subprocess.TimeoutExpired:
+                return f"kubectl {' '.join(args)}: timed out"
+        pods = run("get", "pods", "-A", "-o", "wide").splitlines()[:20]
+        events = run("get", "events", "-A", "--sort-by=.lastTimestamp").splitlines()[-12:]
+        noisy = [ln for ln in self.tail(200_000).splitlines() if " WARNING " in ln or " ERROR " in ln][-10:]
+        busy = subprocess.run(["ps", "-eo", "pcpu,rss,etimes,args", "--sort=-pcpu"], capture_output=True,
+                              text=True).stdout.splitlines()[:6]
+        load = Path("/proc/loadavg").read_text().strip()
+        return "\n".join(["pods:", *pods, "events:", *events, "log warnings:", *(ln[:300] for ln in noisy),
+                          f"load {load}; busiest:", *(ln[:200] for ln in busy)])
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed test that used a cluster gets the cluster's report."""
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.when != "call" or not rep.failed:
+        return
+    seen: set[int] = set()
+    for value in item.funcargs.values():
+        for v in value if isinstance(value, tuple) else (value,):
+            if isinstance(v, Server) and id(v) not in seen:
+                seen.add(id(v))
+                try:
+                    rep.sections.append((f"cluster {v.data_dir}", v.report()))
+                except Exception as e:  # noqa: BLE001 - a report must not hide the failure
+                    rep.sections.append((f"cluster {v.data_dir}", f"no report: {e!r}"))
+
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[Server]:

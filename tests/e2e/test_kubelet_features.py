@@ -76,7 +76,7 @@ spec:
   containers:
   - name: beat
     image: busybox
-    command: [sh, -c, "trap 'exit 0' TERM; while true; do date +%s%N > /host/beat; sleep 0.2; done"]
+    command: [sh, -c, "trap 'exit 0' TERM; while true; do date +%s%N > /host/beat.new; mv /host/beat.new /host/beat; sleep 0.2; done"]
     volumeMounts: [{{name: host, mountPath: /host}}]
   volumes: [{{name: host, hostPath: {{path: {host}, type: Directory}}}}]
 """)

@@ -78,7 +78,7 @@ class NodeCluster(Cluster):
             status = self.kubectl("get", "pod", name, "-n", ns, "-o", "jsonpath={.status}", check=False).stdout
             events = self.kubectl("get", "events", "-n", ns, "--field-selector", f"involvedObject.name={name}",
                                   check=False).stdout
-            raise AssertionError(f"{e}\nstatus: {status}\nevents:\n{events}\nlog:\n{self.tail(6000)}") from None
+            raise AssertionError(f"{e}\nstatus: {status}\nevents:\n{events}") from None
 
     def apply(self, manifest: str, ns: str = "default") -> None:
         self.kubectl("apply", "-n", ns, "-f", "-", input=manifest)
