@@ -270,10 +270,12 @@ def ensure_forwarding(mode: str) -> None:
                     "node's pods; enable it, or pass --enable-ip-forward=true")
 
 
-def proxy_argv(kubeconfig: Path, node_name: str, cluster_cidr: str, service_cidr: str, bridge: str,
+def proxy_argv(kubeconfig: Path, node_name: str, cluster_cidr: str, service_cidr: str, data_dir: str,
                extra: list[str]) -> list[str]:
+    from . import supervisor
     return ["proxy", "--kubeconfig", str(kubeconfig), "--hostname-override", node_name, "--cluster-cidr",
-            cluster_cidr, "--service-cidr", service_cidr, "--bridge", bridge, *extra]
+            cluster_cidr, "--service-cidr", service_cidr, "--bridge", supervisor.pod_bridge(data_dir),
+            "--nft-table", supervisor.proxy_table(data_dir), *extra]
 
 
 def ingress_argv(kubeconfig: Path, node_name: str, extra: list[str]) -> list[str]:
@@ -308,8 +310,7 @@ async def run(args: argparse.Namespace) -> int:
         "--service-cidr", args.service_cidr, *args.kubelet_arg])))]
     if not args.disable_kube_proxy:
         children.append(supervisor.Child("proxy", k8py(*proxy_argv(
-            kcs["kube-proxy"], node_name, args.cluster_cidr, args.service_cidr, supervisor.pod_bridge(data_dir),
-            args.kube_proxy_arg))))
+            kcs["kube-proxy"], node_name, args.cluster_cidr, args.service_cidr, data_dir, args.kube_proxy_arg))))
     if not args.disable_ingress:
         children.append(supervisor.Child("ingress", k8py(*ingress_argv(kcs["kube-proxy"], node_name,
                                                                        args.ingress_arg))))

@@ -101,6 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] == "images":
         from .kubelet.images.cli import main as images_main
         return images_main(argv[1:])
+    if argv and argv[0] == "killall":
+        from .killall import main as killall_main
+        return killall_main(argv[1:])
     parser = argparse.ArgumentParser(prog="k8py", description="Kubernetes, written in Python")
     sub = parser.add_subparsers(dest="cmd", required=True)
     for name, (_, help_) in COMPONENTS.items():
@@ -126,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("agent", help="join this machine to a cluster as a node (--server URL --token TOKEN)",
                    add_help=False)
     sub.add_parser("images", help="manage the node's images (import, ls, rm, pull, build-busybox)", add_help=False)
+    sub.add_parser("killall", help="stop this node's pods and remove its bridge, tables and routes "
+                                   "(after the server or agent stopped)", add_help=False)
     sub.add_parser("version", help="print the version")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,

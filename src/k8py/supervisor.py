@@ -130,10 +130,9 @@ def node_children(cfg: Config, opts: ServerOptions) -> list[Child]:
     if "proxy" not in opts.disable and not root:
         log.warning("service proxy not started: nftables needs root (Services' virtual IPs will not answer)")
     elif "proxy" not in opts.disable:
-        table = f"k8py-proxy-{plan.tag}" if plan.tag else "k8py-proxy"
         out.append(Child("proxy", _k8py(
             "proxy", "--kubeconfig", cfg.kubeconfig, "--hostname-override", plan.name, "--bridge", plan.bridge,
-            "--nft-table", table, "--cluster-cidr", opts.cluster_cidr, "--service-cidr", opts.service_cidr,
+            "--nft-table", proxy_table(cfg.data_dir), "--cluster-cidr", opts.cluster_cidr, "--service-cidr", opts.service_cidr,
             *opts.proxy_args)))
     if dns:
         out.append(Child("dns", _k8py(
@@ -162,6 +161,12 @@ def data_tag(data_dir: str) -> str:
 def pod_bridge(data_dir: str) -> str:
     tag = data_tag(data_dir)
     return f"k8py{tag}" if tag else "k8py0"
+
+
+def proxy_table(data_dir: str) -> str:
+    """The nftables table of the node's proxy."""
+    tag = data_tag(data_dir)
+    return f"k8py-proxy-{tag}" if tag else "k8py-proxy"
 
 
 def kubelet_argv(data_dir: str, kubeconfig: str, extra: list[str]) -> list[str]:

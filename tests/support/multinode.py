@@ -32,7 +32,7 @@ masqueraded to the node's address on the way out). Names outside the cluster are
 anywhere (an empty resolv.conf: SERVFAIL), so nothing leaves the machine.
 
 Teardown deletes workloads and pods through the API, stops each agent by its pid, removes what
-each node's kubelet left (``clean_node``, run inside the node's namespace), deletes the
+each node's kubelet left (``k8py killall``, run inside the node's namespace), deletes the
 namespaces, veths and the bridge by name, and checks that none of them is left.
 """
 
@@ -275,9 +275,7 @@ class MultiNodeCluster:
         if n.gone:
             return
         if os.path.exists(os.path.join(NETNS_DIR, n.netns)):
-            code = ("import sys; sys.path.insert(0, %r); from tests.support.node import clean_node; "
-                    "clean_node(%r, %r)" % (str(ROOT), n.data_dir, n.tag))
-            n.run(sys.executable, "-c", code, check=False, timeout=120)
+            n.run(K8PY, "killall", "--data-dir", n.data_dir, check=False, timeout=120)
             self._kill_stragglers(n)
         if n.veth in self.made_links:
             sh("ip", "link", "del", n.veth, check=False)

@@ -7,17 +7,15 @@ from the node's own state files."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import hashlib
 import json
-import os
 import random
-import subprocess
 from typing import Any, Iterator
 
 import pytest
 
+from k8py.killall import killall
+from k8py.supervisor import data_tag
 from tests.e2e.conftest import free_port
 from tests.support.cluster import Cluster, wait_for
 from tests.support.registry import Registry
@@ -85,7 +83,7 @@ class NodeCluster(Cluster):
 
     @property
     def tag(self) -> str:
-        return hashlib.sha256(os.path.abspath(self.data_dir).encode()).hexdigest()[:8]
+        return data_tag(self.data_dir)
 
     def close(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -96,54 +94,9 @@ class NodeCluster(Cluster):
                          or None, 40, what="pods gone")
         self.stop()
         try:
-            clean_node(self.data_dir, self.tag)
+            killall(self.data_dir)
         finally:
             super().close()
-
-
-def clean_node(data_dir: str, tag: str) -> None:
-    """Remove what a kubelet with this data dir left: containers and sandboxes (via the runtime's own
-    records), pod networks (via the CNI cache), tmpfs volumes, the bridge and the cgroup root."""
-    from k8py.kubelet.network import PodNetwork, PodNetworkConfig
-    from k8py.kubelet.runtime.runc import RuncRuntime
-
-    async def main() -> None:
-        rt = RuncRuntime(os.path.join(data_dir, "runtime"), cgroup_root=f"k8py-{tag}")
-        with contextlib.suppress(Exception):
-            await rt.recover()
-            for sid, _ in await rt.list_sandboxes():
-                await rt.stop_pod_sandbox(sid)
-                await rt.remove_pod_sandbox(sid)
-            for st in await rt.list_containers():
-                await rt.remove_container(st.id)
-        net = PodNetwork(PodNetworkConfig(pod_cidr="10.42.0.0/24", bridge=f"k8py{tag}",
-                                          data_dir=os.path.join(data_dir, "cni")))
-        for sid in net.sandboxes():
-            with contextlib.suppress(Exception):
-                await net.teardown(sid)
-        with contextlib.suppress(Exception):
-            rt.remove_cgroup_root()
-
-    asyncio.run(main())
-    pods = os.path.join(data_dir, "kubelet", "pods")
-    with open("/proc/self/mounts") as f:
-        points = [line.split()[1] for line in f if line.split()[1].startswith(pods + "/")]
-    for p in sorted(points, reverse=True):
-        subprocess.run(["umount", "-l", p], check=False)
-    subprocess.run(["ip", "link", "del", f"k8py{tag}"], capture_output=True, check=False)
-    _remove_cgroups(f"k8py-{tag}")
-
-
-def _remove_cgroups(root: str) -> None:
-    base = "/sys/fs/cgroup"
-    tops = [base] + [os.path.join(base, d) for d in os.listdir(base) if os.path.isdir(os.path.join(base, d))]
-    for top in tops:
-        path = os.path.join(top, root)
-        if not os.path.isdir(path):
-            continue
-        for dirpath, _, _ in sorted(os.walk(path), key=lambda t: -len(t[0])):
-            with contextlib.suppress(OSError):
-                os.rmdir(dirpath)
 
 
 @pytest.fixture(scope="session")
