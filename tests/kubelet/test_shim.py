@@ -244,6 +244,45 @@ def test_attach_with_stdin_once_and_two_attachers(rt: RuncRuntime, layer: str):
     run(rt, main)
 
 
+def test_attach_answer_comes_before_any_output(rt: RuncRuntime, layer: str):
+    """A client that connects to a chatty container and says HELLO late gets HELLO first (output
+    is the client's only from the answer on), and one still silent when the container ends
+    gets HELLO, then EXIT."""
+    from k8py.kubelet.runtime import shim
+
+    async def first_frame(path: str, hello_after: float) -> list[int]:
+        reader, writer = await asyncio.open_unix_connection(path)
+        await asyncio.sleep(hello_after)
+        writer.write(shim.frame(shim.HELLO, b"0"))
+        await writer.drain()
+        kinds = []
+        for _ in range(2):
+            kind, size = shim.HEADER.unpack(await asyncio.wait_for(reader.readexactly(shim.HEADER.size), 10))
+            await reader.readexactly(size)
+            kinds.append(kind)
+        writer.close()
+        return kinds
+
+    async def main():
+        sid = await rt.run_pod_sandbox(sandbox())
+        cid = await rt.create_container(sid, container(
+            layer, "sh", "-c", "i=0; while [ $i -lt 40 ]; do echo tick $i; i=$((i+1)); sleep 0.05; done"))
+        await rt.start_container(cid)
+        sock = str(rt._containers[cid].dir / "attach.sock")
+        assert await first_frame(sock, 0.3) == [shim.HELLO, shim.STDOUT]
+        reader, writer = await asyncio.open_unix_connection(sock)  # connected, silent until the end
+        await asyncio.wait_for(rt.wait_container(cid), 10)
+        kinds = []
+        while len(kinds) < 2:
+            kind, size = shim.HEADER.unpack(await asyncio.wait_for(reader.readexactly(shim.HEADER.size), 10))
+            await reader.readexactly(size)
+            kinds.append(kind)
+        assert kinds == [shim.HELLO, shim.EXIT]
+        writer.close()
+        await rt.remove_pod_sandbox(sid)
+    run(rt, main)
+
+
 def test_attach_with_tty(rt: RuncRuntime, layer: str):
     async def main():
         sid = await rt.run_pod_sandbox(sandbox())

@@ -102,6 +102,7 @@ class _Client:
         self.inbuf = b""
         self.outbuf = bytearray()
         self.wants_stdin = False
+        self.greeted = False  # HELLO answered: output goes to it from then on, never before the answer
 
 
 class Shim:
@@ -311,6 +312,8 @@ class Shim:
 
     def _broadcast(self, data: bytes) -> None:
         for c in list(self.clients.values()):
+            if not c.greeted:
+                continue
             c.outbuf += data
             if len(c.outbuf) > CLIENT_BUFFER_LIMIT:
                 self._drop(c)
@@ -351,6 +354,7 @@ class Shim:
     def _client_frame(self, c: _Client, kind: int, payload: bytes) -> None:
         if kind == HELLO:  # answered, so that the client knows it gets all output from now on
             c.wants_stdin = payload == b"1"
+            c.greeted = True
             c.outbuf += frame(HELLO)
             self._client_flush(c)
         elif kind == STDIN and self.stdin and self.stdin_fd >= 0:
@@ -442,7 +446,7 @@ class Shim:
             c.sock.setblocking(True)
             c.sock.settimeout(max(0.01, deadline - time.monotonic()))
             with _suppress_os():
-                c.sock.sendall(bytes(c.outbuf) + done)
+                c.sock.sendall((b"" if c.greeted else frame(HELLO)) + bytes(c.outbuf) + done)
             c.sock.close()
         with _suppress_os():
             os.unlink(os.path.join(self.dir, "attach.sock"))
