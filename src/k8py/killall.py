@@ -44,14 +44,17 @@ async def stop_pods(data_dir: str, cgroup_root: str, bridge: str) -> tuple[int, 
     rt = RuncRuntime(os.path.join(data_dir, "runtime"), cgroup_root=cgroup_root)
     sandboxes = 0
     if os.path.isdir(rt.root):
-        await rt.recover()
-        for sid, _ in await rt.list_sandboxes():
-            with contextlib.suppress(Exception):
-                await rt.stop_pod_sandbox(sid)
-            await rt.remove_pod_sandbox(sid)
-            sandboxes += 1
-        for st in await rt.list_containers():
-            await rt.remove_container(st.id)
+        try:
+            await rt.recover()
+            for sid, _ in await rt.list_sandboxes():
+                with contextlib.suppress(Exception):
+                    await rt.stop_pod_sandbox(sid)
+                await rt.remove_pod_sandbox(sid)
+                sandboxes += 1
+            for st in await rt.list_containers():
+                await rt.remove_container(st.id)
+        except Exception as e:  # noqa: BLE001 - the networks, mounts and bridge are still worth removing
+            log.warning("runtime state under %s: %s", rt.root, e)
     # (the pod CIDR plays no part in a teardown: the CNI cache holds each pod's own config)
     net = PodNetwork(PodNetworkConfig(pod_cidr="10.42.0.0/24", bridge=bridge,
                                       data_dir=os.path.join(data_dir, "cni")))
