@@ -346,6 +346,8 @@ async def _run(streams: _Streams, opts: Options, start: Starter,
         gone = asyncio.create_task(streams.closed.wait())
         tasks.append(gone)
         out_done = asyncio.gather(*outputs)
+        # a client that went away leaves the copies failing or cancelled: their end is expected
+        out_done.add_done_callback(lambda f: f.cancelled() or f.exception())
         await asyncio.wait([out_done, gone], return_when=asyncio.FIRST_COMPLETED)
         if not out_done.done():
             out_done.cancel()
