@@ -21,6 +21,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from ..netutil import is_ip
+
 _YEARS = 10
 
 
@@ -68,14 +70,6 @@ def host_sans() -> tuple[list[str], list[str]]:
     return sorted(names), sorted(ips)
 
 
-def _is_ip(s: str) -> bool:
-    try:
-        ipaddress.ip_address(s)
-    except ValueError:
-        return False
-    return True
-
-
 class ClusterCerts:
     def __init__(self, data_dir: str | os.PathLike[str]):
         self.dir = Path(data_dir) / "tls"
@@ -93,7 +87,7 @@ class ClusterCerts:
         serving certificate, or agents joining through them could not verify the server: one made
         without them is made again."""
         self.dir.mkdir(parents=True, exist_ok=True)
-        extra_ips = [i for i in extra_ips if _is_ip(i)]
+        extra_ips = [i for i in extra_ips if is_ip(i)]
         if not self.ca_crt.exists() or not self.ca_key.exists():
             self._make_ca()
         if self.serving_crt.exists() and not self._serves_ips(extra_ips):

@@ -38,6 +38,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from ..netutil import is_ip
 from . import wire
 from .wire import AAAA, CNAME, NS, PTR, RR, SOA, SRV, TXT, A, Message, Question
 
@@ -126,14 +127,6 @@ def _addr_rr(name: str, ip: str, ttl: int) -> RR:
     return RR(name, AAAA if ":" in ip else A, ttl, ip)
 
 
-def _is_ip(s: str) -> bool:
-    try:
-        ipaddress.ip_address(s)
-        return True
-    except ValueError:
-        return False
-
-
 def _ready(ep: Obj) -> bool:
     # EndpointConditions.ready: nil means ready (discovery/v1); the slice
     # controller already sets it for publishNotReadyAddresses Services
@@ -160,7 +153,7 @@ def service_records(svc: Obj, slices: list[Obj], domain: str, ttl: int) -> Contr
         return c
     cips = [ip for ip in (spec.get("clusterIPs") or [spec.get("clusterIP") or ""]) if ip]
     if cips and cips[0] != "None":
-        addrs = [_addr_rr(base, ip, ttl) for ip in cips if _is_ip(ip)]
+        addrs = [_addr_rr(base, ip, ttl) for ip in cips if is_ip(ip)]
         for rr in addrs:
             c.add(base, rr)
             c.add(wire.reverse_name(rr.data), RR(wire.reverse_name(rr.data), PTR, ttl, base))
@@ -188,7 +181,7 @@ def service_records(svc: Obj, slices: list[Obj], domain: str, ttl: int) -> Contr
         names_here = []
         for ep in eps:
             for ip in ep.get("addresses") or []:
-                if not _is_ip(ip):
+                if not is_ip(ip):
                     continue
                 host = ep.get("hostname") or wire.dashed_ip(ip)
                 en = f"{host}.{base}"
@@ -504,7 +497,7 @@ class ClusterView:
         self.zone.set_owner("svc/" + key, contrib)
         if key == "kube-system/kube-dns":
             spec = (svc or {}).get("spec") or {}
-            self.zone.ns_ips = [ip for ip in spec.get("clusterIPs") or [] if _is_ip(ip)]
+            self.zone.ns_ips = [ip for ip in spec.get("clusterIPs") or [] if is_ip(ip)]
             if self.on_kube_dns is not None:
                 self.on_kube_dns()
 

@@ -30,13 +30,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import ipaddress
 import logging
 import os
 import ssl
 import tempfile
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
+
+from ..netutil import is_ip
 
 log = logging.getLogger(__name__)
 
@@ -299,13 +300,6 @@ class TLSCache:
 
 # -- building -------------------------------------------------------------------
 
-def _is_ip(s: str) -> bool:
-    try:
-        ipaddress.ip_address(s)
-        return True
-    except ValueError:
-        return False
-
 
 class TableBuilder:
     """Builds one RoutingTable.  ``service(ns, name)``, ``slices(ns, service)``
@@ -435,4 +429,4 @@ class TableBuilder:
 
 def load_balancer_status(addresses: Iterable[str]) -> list[Obj]:
     """status.loadBalancer.ingress entries for the published addresses."""
-    return [{"ip": a} if _is_ip(a) else {"hostname": a} for a in addresses]
+    return [{"ip": a} if is_ip(a) else {"hostname": a} for a in addresses]

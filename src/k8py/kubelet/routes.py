@@ -32,6 +32,7 @@ from typing import Any
 
 from ..client.informer import Informer
 from ..client.rest import Client, resource
+from ..netutil import is_ip
 from . import execute
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ def desired_routes(nodes: list[dict[str, Any]], own_name: str, cluster_cidrs: li
     for node in nodes:
         if node["metadata"]["name"] == own_name:
             continue
-        ips = [ipaddress.ip_address(i) for i in _internal_ips(node) if _valid_ip(i)]
+        ips = [ipaddress.ip_address(i) for i in _internal_ips(node) if is_ip(i)]
         for cidr in _pod_cidrs(node):
             try:
                 net = ipaddress.ip_network(cidr)
@@ -70,14 +71,6 @@ def desired_routes(nodes: list[dict[str, Any]], own_name: str, cluster_cidrs: li
             if via is not None:
                 out[str(net)] = via
     return out
-
-
-def _valid_ip(s: str) -> bool:
-    try:
-        ipaddress.ip_address(s)
-    except ValueError:
-        return False
-    return True
 
 
 async def _ip(*args: str) -> tuple[int, str]:
