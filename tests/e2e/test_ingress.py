@@ -7,7 +7,6 @@ the Ingress applied while the proxy runs."""
 
 from __future__ import annotations
 
-import datetime
 import json
 import os
 import shutil
@@ -23,30 +22,11 @@ from tests.support.cluster import wait_for
 from tests.support.images import busybox_archive  # noqa: F401 - fixture
 from tests.support.node import NodeCluster, node  # noqa: F401 - fixture
 from tests.support.registry import Registry, busybox_registry  # noqa: F401 - fixture
+from tests.support.tls import make_cert
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("runc"), reason="needs root and runc")
 
 NS = "ingress-e2e"
-
-
-def make_cert(host: str) -> tuple[bytes, bytes]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    return (cert.public_bytes(serialization.Encoding.PEM),
-            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-                              serialization.NoEncryption()))
 
 
 def get(port: int, host: str, path: str = "/", tls: ssl.SSLContext | None = None) -> tuple[int, str]:

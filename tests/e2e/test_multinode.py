@@ -24,7 +24,7 @@ from k8py.kubelet.routes import ROUTE_PROTO
 from tests.e2e.conftest import K8PY
 from tests.support.cluster import wait_for
 from tests.support.images import BusyboxArchive, busybox_archive  # noqa: F401 (fixture)
-from tests.support.multinode import MultiNodeCluster
+from tests.support.multinode import CLIENT_POD, MultiNodeCluster
 
 WEB = """
 apiVersion: apps/v1
@@ -51,20 +51,6 @@ spec:
         readinessProbe:
           tcpSocket: {port: 80}
           periodSeconds: 1
-"""
-
-CLIENT = """
-apiVersion: v1
-kind: Pod
-metadata: {name: client}
-spec:
-  nodeName: n1
-  terminationGracePeriodSeconds: 1
-  containers:
-  - name: c
-    image: busybox
-    imagePullPolicy: IfNotPresent
-    command: ["sleep", "3600"]
 """
 
 
@@ -146,7 +132,7 @@ def test_host_gw_routes(mn: MultiNodeCluster) -> None:
 
 def test_pods_spread_and_reach_each_other_across_nodes(mn: MultiNodeCluster) -> None:
     mn.kubectl("apply", "-f", "-", input=WEB)
-    mn.kubectl("apply", "-f", "-", input=CLIENT)
+    mn.kubectl("apply", "-f", "-", input=CLIENT_POD)
     wait_for(lambda: len([p for p in pods(mn) if ready(p)]) == 3, 90, interval=0.5, what="3 web pods ready")
     placed = {p["spec"]["nodeName"]: p["status"]["podIP"] for p in pods(mn)}
     assert sorted(placed) == ["n1", "n2", "n3"], placed

@@ -33,7 +33,7 @@ from k8py.ingress.controller import ready_node_addresses
 from tests.e2e.conftest import kubectl_bin
 from tests.support.cluster import wait_for
 from tests.support.images import BusyboxArchive, busybox_archive  # noqa: F401 (fixture)
-from tests.support.multinode import CLUSTER_DNS, MultiNodeCluster
+from tests.support.multinode import CLIENT_POD, CLUSTER_DNS, MultiNodeCluster
 
 HTDOCS = "/usr/local/apache2/htdocs"
 
@@ -53,19 +53,6 @@ spec:
     readinessProbe: {{httpGet: {{path: /, port: 80}}, periodSeconds: 1}}
 """
 
-CLIENT = """
-apiVersion: v1
-kind: Pod
-metadata: {name: client}
-spec:
-  nodeName: n1
-  terminationGracePeriodSeconds: 1
-  containers:
-  - name: c
-    image: busybox
-    imagePullPolicy: IfNotPresent
-    command: ["sleep", "3600"]
-"""
 
 # maxSurge 1 / maxUnavailable 0 (the defaults' rounding for 3 replicas); the preStop sleep keeps the
 # old server answering while its endpoint is withdrawn and every proxy drops it from the rules. The
@@ -113,7 +100,7 @@ def mn(busybox_archive: BusyboxArchive) -> Iterator[MultiNodeCluster]:  # noqa: 
 def client_pod(mn: MultiNodeCluster) -> None:
     """The busybox pod on n1 the requests come from (made once per module)."""
     if mn.kubectl("get", "pod", "client", check=False).returncode != 0:
-        mn.kubectl("apply", "-f", "-", input=CLIENT)
+        mn.kubectl("apply", "-f", "-", input=CLIENT_POD)
     wait_for(lambda: ready(json.loads(mn.kubectl("get", "pod", "client", "-o", "json").stdout)), 60,
              what="client ready")
 

@@ -5,19 +5,17 @@ certificates made here with ``cryptography``."""
 from __future__ import annotations
 
 import asyncio
-import datetime
 import ssl
 from typing import Any, Awaitable, Callable
 
 import aiohttp
 from aiohttp import web
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from k8py.ingress.proxy import IngressProxy
 from k8py.ingress.rules import Backend, HostRules, PathRule, RoutingTable, server_context
+from tests.support.tls import make_cert
 
 
 def run(coro: Awaitable[Any]) -> Any:
@@ -78,21 +76,6 @@ class Backends:
     async def close(self) -> None:
         for r in self.runners:
             await r.cleanup()
-
-
-def make_cert(host: str) -> tuple[bytes, bytes]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    return (cert.public_bytes(serialization.Encoding.PEM),
-            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                              serialization.NoEncryption()))
 
 
 def table(routes: dict[str, list[tuple[str, bool, Backend]]], default: Backend | None = None,

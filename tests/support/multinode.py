@@ -84,6 +84,22 @@ def _free_subnet() -> int:
     raise RuntimeError("no free 10.200.x.0/24")
 
 
+# a busybox pod on node n1 to send requests from
+CLIENT_POD = """
+apiVersion: v1
+kind: Pod
+metadata: {name: client}
+spec:
+  nodeName: n1
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: busybox
+    imagePullPolicy: IfNotPresent
+    command: ["sleep", "3600"]
+"""
+
+
 @dataclass
 class Node:
     name: str
