@@ -144,16 +144,8 @@ class RoutingTable:
     refs: set[tuple[str, str, str]] = field(default_factory=set)
 
     def host_rules(self, host: str) -> HostRules | None:
-        hr = self.exact.get(host)
-        if hr is not None:
-            return hr
-        if self.wildcard:
-            _, dot, parent = host.partition(".")
-            if dot:
-                hr = self.wildcard.get(parent)
-                if hr is not None:
-                    return hr
-        return self.any_host
+        hr = _by_name(self.exact, self.wildcard, host)
+        return self.any_host if hr is None else hr
 
     def route(self, host: str, path: str) -> Backend | None:
         """The backend for a request (host already lowercased without port;
@@ -168,17 +160,8 @@ class RoutingTable:
     def ssl_context(self, server_name: str | None) -> ssl.SSLContext | None:
         """The certificate for a TLS ClientHello's server name, or None for
         the default certificate."""
-        if server_name:
-            name = server_name.lower()
-            ctx = self.tls_exact.get(name)
-            if ctx is not None:
-                return ctx
-            _, dot, parent = name.partition(".")
-            if dot:
-                ctx = self.tls_wildcard.get(parent)
-                if ctx is not None:
-                    return ctx
-        return self.tls_default
+        ctx = _by_name(self.tls_exact, self.tls_wildcard, server_name.lower()) if server_name else None
+        return self.tls_default if ctx is None else ctx
 
 
 # -- which Ingresses are ours --------------------------------------------------
@@ -296,6 +279,16 @@ class TLSCache:
         for d in [d for d in self._ctx if d not in self._used]:
             del self._ctx[d]
         self._used = set()
+
+
+def _by_name(exact: dict[str, Any], wildcard: dict[str, Any], name: str) -> Any:
+    """exact[name], else wildcard[parent] for "*.parent" (one label deep, as Ingress wildcards)."""
+    v = exact.get(name)
+    if v is None and wildcard:
+        _, dot, parent = name.partition(".")
+        if dot:
+            v = wildcard.get(parent)
+    return v
 
 
 # -- building -------------------------------------------------------------------
